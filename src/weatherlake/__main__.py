@@ -1,0 +1,3 @@
+from weatherlake.cli import main
+
+main()

@@ -1,0 +1,25 @@
+"""The batch layer: Spark jobs that recompute the batch views from the raw lake.
+
+Every job is extract -> pure ``transform(df, params) -> df`` -> load:
+
+* :mod:`~weatherlake.batch.extract` reads ``raw/date=*/...jsonl`` with an explicit schema,
+  tags malformed, impossible and duplicate records, and hands on clean observations;
+* :mod:`~weatherlake.batch.city_stats`, :mod:`~weatherlake.batch.hourly_trends`,
+  :mod:`~weatherlake.batch.diurnal_profile` and :mod:`~weatherlake.batch.anomalies` are the
+  pure transforms, one per view;
+* :mod:`~weatherlake.batch.publish` writes ``analytics/<view>/run=<id>/`` and then swaps
+  ``analytics/<view>/_LATEST``;
+* :mod:`~weatherlake.batch.jobs` is the ``spark-submit`` entry point tying them together;
+* :mod:`~weatherlake.batch.submit`, :mod:`~weatherlake.batch.scheduler` and
+  :mod:`~weatherlake.batch.commands` are the ``weatherlake analytics`` / ``scheduler`` edge.
+
+Importing this package does not import pyspark: the CLI stays fast and light.
+"""
+
+from weatherlake.errors import WeatherlakeError
+
+VIEWS: tuple[str, ...] = ("city_stats", "hourly_trends", "diurnal_profile", "anomalies")
+
+
+class BatchError(WeatherlakeError):
+    """A batch run could not be started or did not finish; the message says why."""

@@ -1,0 +1,230 @@
+"""Extract: raw JSON Lines -> tagged observations -> clean observations.
+
+The raw lake is ``raw/date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.jsonl`` (schema
+v1, see weatherlake.records). Only ``date=`` directories inside the requested range are
+listed and read, so ``--from/--to`` prunes whole days; ``raw/_tmp`` and ``raw/_state``
+are never named, let alone read.
+
+Nothing here fails a job because of one bad line. Every input line ends up in exactly one
+of these buckets, counted in the run's stats:
+
+* ``accepted``: a valid observation, the one kept for its (city_id, timestamp);
+* ``malformed``: not a schema-v1 record (broken JSON, wrong types, a missing field, an
+  unreadable timestamp, another schema version);
+* ``impossible``: a value outside what the Earth has measured (same ranges as ingest);
+* ``duplicate``: another copy of an accepted (city_id, timestamp), e.g. from a replay.
+
+Among copies of one observation the most recently ingested wins, ties broken by the
+values themselves, so the choice never depends on file or task order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+RAW_DIR = "raw"
+#: Committed raw files; anything else in a date directory (temporary names, checksums) is skipped.
+RAW_FILE_GLOB = "*.jsonl"
+CORRUPT = "_corrupt_record"
+DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
+MALFORMED, IMPOSSIBLE, DUPLICATE = "malformed", "impossible", "duplicate"
+#: The metrics every view aggregates; ``rainfall`` is summed, the others averaged.
+METRICS: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed")
+
+#: Plausible ranges, inclusive: the ones weatherlake.records validates at ingest, so a
+#: record the sink accepted is never called impossible here.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "temperature": (-90.0, 60.0),
+    "humidity": (0.0, 100.0),
+    "pressure": (850.0, 1100.0),
+    "wind_speed": (0.0, 120.0),
+    "rainfall": (0.0, 500.0),
+}
+
+_D, _S = T.DoubleType(), T.StringType()
+#: Observation schema v1 as Spark reads it, plus the column PERMISSIVE mode fills with
+#: the text of a line it could not parse. Numbers are doubles: JSON ints fit.
+RAW_SCHEMA = T.StructType(
+    [
+        T.StructField("schema_version", T.IntegerType()),
+        T.StructField("city_id", _S),
+        T.StructField("city", _S),
+        T.StructField("country", _S),
+        T.StructField("latitude", _D),
+        T.StructField("longitude", _D),
+        T.StructField("timestamp", _S),
+        T.StructField("ingested_at", _S),
+        T.StructField("source", _S),
+        T.StructField("temperature", _D),
+        T.StructField("feels_like", _D),
+        T.StructField("humidity", _D),
+        T.StructField("pressure", _D),
+        T.StructField("wind_speed", _D),
+        T.StructField("wind_direction", _D),
+        T.StructField("cloudiness", _D),
+        T.StructField("rainfall", _D),
+        T.StructField("weather_main", _S),
+        T.StructField("weather_description", _S),
+        T.StructField("dew_point", _D),
+        T.StructField("heat_index", _D),
+        T.StructField("wind_chill", _D),
+        T.StructField(CORRUPT, _S),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """What a run read: every input line lands in exactly one of the counts."""
+
+    dates: int
+    records: int
+    accepted: int
+    malformed: int
+    impossible: int
+    duplicates: int
+    cutoff: str | None  # newest accepted observation, ISO-8601 UTC
+
+    @property
+    def rejected(self) -> int:
+        return self.malformed + self.impossible
+
+    def as_dict(self) -> dict:
+        return {
+            "dates": self.dates,
+            "records": self.records,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "malformed": self.malformed,
+            "impossible": self.impossible,
+            "duplicates": self.duplicates,
+        }
+
+
+def select_dates(names: list[str], date_from: str | None, date_to: str | None) -> list[str]:
+    """The ``date=YYYY-MM-DD`` directory names within [date_from, date_to], sorted."""
+    chosen = []
+    for name in names:
+        match = DATE_DIR.fullmatch(name)
+        if not match:
+            continue  # _tmp, _state and anything else that is not a day of data
+        day = match[1]
+        if (date_from is None or day >= date_from) and (date_to is None or day <= date_to):
+            chosen.append(name)
+    return sorted(chosen)
+
+
+def read_raw(spark: SparkSession, raw_uri: str, date_dirs: list[str]) -> DataFrame:
+    """The raw lines of the given date directories, parsed with :data:`RAW_SCHEMA`."""
+    return (
+        spark.read.schema(RAW_SCHEMA)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("pathGlobFilter", RAW_FILE_GLOB)
+        .json([f"{raw_uri.rstrip('/')}/{name}" for name in date_dirs])
+    )
+
+
+def _within(column: str) -> Column:
+    low, high = PLAUSIBLE[column]
+    return F.col(column).between(low, high)
+
+
+def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
+    """Pure transform: one row per input line with a ``status`` (null = accepted).
+
+    Output columns: ``city_id``, ``city``, ``ts`` (timestamp), ``temperature``,
+    ``humidity``, ``pressure``, ``wind_speed``, ``rainfall``, ``status``. The rows are
+    hash-partitioned by ``city_id`` (into ``partitions``, default the session's shuffle
+    partitions) and sorted by city and time within each partition, which every view's
+    grouping and windows reuse instead of shuffling again.
+    """
+    ts = F.try_to_timestamp(F.col("timestamp"), F.lit("yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"))
+    complete = (
+        F.col("city_id").isNotNull()
+        & F.col("city").isNotNull()
+        & F.col("ts").isNotNull()
+        & F.col("schema_version").eqNullSafe(1)
+    )
+    for metric in METRICS:
+        complete &= F.col(metric).isNotNull()
+    plausible = _within("temperature") & _within("humidity") & _within("pressure")
+    plausible &= _within("wind_speed") & _within("rainfall")
+    parsed = raw.select(
+        "city_id",
+        "city",
+        ts.alias("ts"),
+        "ingested_at",
+        *METRICS,
+        # 0 when the source says nothing: the schema's own rule for rainfall.
+        F.coalesce(F.col("rainfall"), F.lit(0.0)).alias("rainfall"),
+        F.col(CORRUPT).isNotNull().alias("corrupt"),
+    )
+    status = (
+        F.when(F.col("corrupt") | ~complete, F.lit(MALFORMED))
+        .when(~plausible, F.lit(IMPOSSIBLE))
+        .otherwise(F.lit(None).cast(_S))
+    )
+    parsed = parsed.withColumn("status", status).drop("corrupt")
+    if partitions:
+        parsed = parsed.repartition(partitions, "city_id")
+    else:
+        parsed = parsed.repartition("city_id")
+    copies = Window.partitionBy("city_id", "ts").orderBy(
+        F.col("status").asc_nulls_first(),
+        F.col("ingested_at").desc_nulls_last(),
+        *[F.col(c).asc_nulls_last() for c in ("city", *METRICS, "rainfall")],
+    )
+    ranked = parsed.withColumn("_copy", F.row_number().over(copies))
+    status = F.when(F.col("status").isNull() & (F.col("_copy") > 1), F.lit(DUPLICATE)).otherwise(F.col("status"))
+    # One display name per city, even if a source renamed it once: the greatest accepted one.
+    names = Window.partitionBy("city_id")
+    city = F.max(F.when(F.col("status").isNull(), F.col("city"))).over(names)
+    return ranked.select(
+        "city_id",
+        F.coalesce(city, F.col("city")).alias("city"),
+        "ts",
+        *METRICS,
+        "rainfall",
+        status.alias("status"),
+    )
+
+
+def observations(tagged: DataFrame) -> DataFrame:
+    """Pure transform: the accepted rows of :func:`tag`, without the ``status`` column."""
+    return tagged.where(F.col("status").isNull()).drop("status")
+
+
+def input_stats(tagged: DataFrame, dates: int) -> InputStats:
+    """Count every bucket and find the cutoff in one aggregation over :func:`tag`'s output."""
+    rows = tagged.groupBy("status").agg(F.count(F.lit(1)).alias("n"), iso_utc(F.max("ts")).alias("newest")).collect()
+    counts = {row["status"]: row["n"] for row in rows}
+    newest = next((row["newest"] for row in rows if row["status"] is None), None)
+    return InputStats(
+        dates=dates,
+        records=sum(counts.values()),
+        accepted=counts.get(None, 0),
+        malformed=counts.get(MALFORMED, 0),
+        impossible=counts.get(IMPOSSIBLE, 0),
+        duplicates=counts.get(DUPLICATE, 0),
+        cutoff=newest,
+    )
+
+
+def iso_utc(column: str | Column) -> Column:
+    """A timestamp as ISO-8601 UTC text with ``Z``, microseconds only when there are some.
+
+    The same form weatherlake.records writes. Relies on the session time zone being UTC
+    (see weatherlake.batch.session); collecting timestamps into Python instead would
+    convert them to the driver's local zone.
+    """
+    column = F.col(column) if isinstance(column, str) else column
+    whole = F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+    fraction = F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+    return F.when(F.unix_micros(column) % 1_000_000 == 0, whole).otherwise(fraction)

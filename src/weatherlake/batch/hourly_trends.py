@@ -1,0 +1,61 @@
+"""The ``hourly_trends`` view: per city per clock hour, with a rolling 24-hour average.
+
+Rows: ``city_id``, ``city``, ``hour`` (ISO-8601 UTC start of the clock hour),
+``record_count``, ``avg_temperature``, ``min_temperature``, ``max_temperature``,
+``avg_humidity``, ``avg_pressure``, ``avg_wind_speed``, ``total_rainfall``,
+``rolling_24h_avg_temperature`` and ``rolling_24h_record_count``.
+
+The rolling average at hour H is the mean temperature of every observation of that city
+in the 24 clock hours ending with H (from H-23h to the end of H): weighted by
+observations, not an average of hourly averages, and over whatever hours have data (at
+the start of the window, or across a gap, fewer than 24).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from weatherlake.batch.extract import iso_utc
+
+DECIMALS = 4
+ROLLING_HOURS = 24
+
+
+def hour_index(ts: str = "ts"):
+    """Whole hours since the epoch: the key of a clock hour, and a plain number to range over."""
+    return F.floor(F.unix_seconds(F.col(ts)) / 3600).cast("long")
+
+
+def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> DataFrame:
+    """Pure transform: clean observations -> hourly_trends rows."""
+    hourly = observations.groupBy("city_id", "city", hour_index().alias("_hour")).agg(
+        F.count(F.lit(1)).alias("record_count"),
+        F.avg("temperature").alias("avg_temperature"),
+        F.min("temperature").alias("min_temperature"),
+        F.max("temperature").alias("max_temperature"),
+        F.avg("humidity").alias("avg_humidity"),
+        F.avg("pressure").alias("avg_pressure"),
+        F.avg("wind_speed").alias("avg_wind_speed"),
+        F.sum("rainfall").alias("total_rainfall"),
+        F.sum("temperature").alias("_sum_temperature"),
+    )
+    rolling = Window.partitionBy("city_id").orderBy("_hour").rangeBetween(-(rolling_hours - 1), 0)
+    window_count = F.sum("record_count").over(rolling)
+    return hourly.select(
+        "city_id",
+        "city",
+        iso_utc(F.timestamp_seconds(F.col("_hour") * 3600)).alias("hour"),
+        "record_count",
+        F.round("avg_temperature", DECIMALS).alias("avg_temperature"),
+        "min_temperature",
+        "max_temperature",
+        F.round("avg_humidity", DECIMALS).alias("avg_humidity"),
+        F.round("avg_pressure", DECIMALS).alias("avg_pressure"),
+        F.round("avg_wind_speed", DECIMALS).alias("avg_wind_speed"),
+        F.round("total_rainfall", DECIMALS).alias("total_rainfall"),
+        F.round(F.sum("_sum_temperature").over(rolling) / window_count, DECIMALS).alias(
+            "rolling_24h_avg_temperature"
+        ),
+        window_count.alias("rolling_24h_record_count"),
+    )

@@ -1,0 +1,211 @@
+"""The batch jobs' ``spark-submit`` entry point: raw lake -> batch views -> ``_LATEST``.
+
+One run reads the raw data once (explicit schema, only the ``date=`` directories in the
+window), caches the tagged observations, computes the requested views from that cache,
+writes each to ``analytics/<view>/run=<id>/`` and then replaces each view's ``_LATEST``.
+
+Run it with the spark-submit that ships with pyspark (``.venv/bin/spark-submit``), from
+the repository root or anywhere the ``weatherlake`` package is importable::
+
+    spark-submit --master 'local[*]' src/weatherlake/batch/jobs.py \\
+        --lake-uri file:///var/lib/weatherlake/weather_data --job all
+
+    spark-submit --master spark://spark-master:7077 --driver-memory 2g \\
+        src/weatherlake/batch/jobs.py --lake-uri hdfs://namenode:8020/weather_data \\
+        --job anomalies --from 2026-11-01 --to 2026-11-23
+
+``--lake-uri`` defaults to ``LAKE_URL`` + ``LAKE_ROOT`` from the environment.
+``--job`` is one of city_stats, hourly_trends, diurnal_profile, anomalies, all (or a
+comma-separated list); ``--from/--to`` are inclusive UTC dates (default: all raw data).
+``weatherlake analytics`` builds exactly this command line (see weatherlake.batch.submit).
+
+Executors never run Python: every transform is a DataFrame expression evaluated in the
+JVM, so a cluster's workers need no weatherlake package (the driver does). The last line
+on stdout is ``WEATHERLAKE_RESULT {json}``, the run's figures, for the callers.
+Exit status: 0 when the run finished (published, or nothing to read), 1 on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":  # pragma: no cover - spark-submit runs this file as a script
+    # Python put this file's directory first on sys.path; the package root belongs there,
+    # so that `import weatherlake` works from a checkout and no module here shadows another.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _here:
+        sys.path[0] = os.path.dirname(os.path.dirname(_here))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import date, datetime, timezone  # noqa: E402
+
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+
+from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, hourly_trends  # noqa: E402
+from weatherlake.batch.hadoopfs import SparkLake  # noqa: E402
+from weatherlake.batch.publish import Publisher, new_run_id  # noqa: E402
+from weatherlake.errors import WeatherlakeError  # noqa: E402
+
+log = logging.getLogger("weatherlake.batch.jobs")
+
+RESULT_MARKER = "WEATHERLAKE_RESULT "
+DEFAULT_KEEP_RUNS = 3
+
+TRANSFORMS: dict[str, Callable[[DataFrame], DataFrame]] = {
+    "city_stats": city_stats.transform,
+    "hourly_trends": hourly_trends.transform,
+    "diurnal_profile": diurnal_profile.transform,
+    "anomalies": anomalies.transform,
+}
+
+
+class JobError(WeatherlakeError):
+    """Bad job arguments (unknown view, inverted date range)."""
+
+
+def parse_views(text: str) -> list[str]:
+    """``all`` or a comma-separated list of view names -> views in canonical order."""
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    if "all" in names:
+        return list(VIEWS)
+    unknown = sorted(names - set(VIEWS))
+    if unknown or not names:
+        raise JobError(f"unknown job {', '.join(unknown) or text!r}; choose from {', '.join(VIEWS)} or all")
+    return [view for view in VIEWS if view in names]
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(
+    spark: SparkSession,
+    lake_uri: str,
+    views: list[str],
+    date_from: str | None = None,
+    date_to: str | None = None,
+    *,
+    keep_runs: int = DEFAULT_KEEP_RUNS,
+    run_id: str | None = None,
+    partitions: int | None = None,
+) -> dict:
+    """One batch run over ``lake_uri``; returns its figures (also written into each ``_LATEST``)."""
+    if date_from and date_to and date_from > date_to:
+        raise JobError(f"--from {date_from} is after --to {date_to}")
+    started, started_at = time.monotonic(), _utc_now()
+    run_id = run_id or new_run_id()
+    lake = SparkLake(spark, lake_uri)
+    publisher = Publisher(lake, run_id)
+    window = {"from": date_from, "to": date_to}
+    result: dict = {"run_id": run_id, "lake": lake.url, "window": window, "views": {}, "started_at": started_at}
+
+    dirs = extract.select_dates(lake.list(extract.RAW_DIR), date_from, date_to)
+    log.info("run %s: reading %d date directories under %s (from %s to %s)", run_id, len(dirs),
+             lake.uri(extract.RAW_DIR), date_from or "the start", date_to or "the end")
+    if not dirs:
+        log.warning("run %s: no raw data in the window; nothing published", run_id)
+        return {**result, "status": "no_input", "cutoff": None, "input": None,
+                "duration_seconds": round(time.monotonic() - started, 3)}
+
+    raw = extract.read_raw(spark, lake.uri(extract.RAW_DIR), dirs)
+    tagged = extract.tag(raw, partitions).persist()
+    try:
+        stats = extract.input_stats(tagged, dates=len(dirs))  # also fills the cache
+        log.info(
+            "run %s: %d records: %d accepted, %d malformed, %d impossible, %d duplicates; cutoff %s (%.1f s)",
+            run_id, stats.records, stats.accepted, stats.malformed, stats.impossible, stats.duplicates,
+            stats.cutoff, time.monotonic() - started,
+        )
+        result.update(cutoff=stats.cutoff, input=stats.as_dict())
+        if stats.accepted == 0:
+            log.warning("run %s: no valid observation in the window; nothing published", run_id)
+            return {**result, "status": "no_input", "duration_seconds": round(time.monotonic() - started, 3)}
+        clean = extract.observations(tagged)
+        written = []
+        for view in views:
+            done = publisher.write(view, TRANSFORMS[view](clean))
+            written.append(done)
+            log.info("run %s: %s: %d rows in %s (%.1f s)", run_id, view, done.rows, done.path, done.seconds)
+    finally:
+        tagged.unpersist()
+
+    duration = round(time.monotonic() - started, 3)
+    for done in written:
+        pointer = {
+            "view": done.view,
+            "run_id": run_id,
+            "path": done.path,
+            "format": "jsonl",
+            "rows": done.rows,
+            "cutoff": stats.cutoff,
+            "window": window,
+            "input": stats.as_dict(),
+            "started_at": started_at,
+            "published_at": _utc_now(),
+            "duration_seconds": duration,
+        }
+        published = publisher.publish(done.view, pointer)
+        result["views"][done.view] = {"path": done.path, "rows": done.rows, "seconds": round(done.seconds, 3),
+                                      "published": published}
+        publisher.prune(done.view, keep_runs)
+    result.update(status="published", duration_seconds=round(time.monotonic() - started, 3))
+    log.info("run %s: published %s in %.1f s", run_id, ", ".join(result["views"]), result["duration_seconds"])
+    return result
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-11-23: {text!r}") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="jobs.py", description="Recompute weatherlake's batch views with Spark.")
+    parser.add_argument("--lake-uri", help="Spark URI of the lake root [default: LAKE_URL + LAKE_ROOT]")
+    parser.add_argument("--job", default="all", help=f"{' | '.join(VIEWS)} | all, or a comma-separated list")
+    parser.add_argument("--from", dest="date_from", type=_date, help="first UTC date to read (inclusive)")
+    parser.add_argument("--to", dest="date_to", type=_date, help="last UTC date to read (inclusive)")
+    parser.add_argument("--keep-runs", type=int, default=DEFAULT_KEEP_RUNS, help="runs kept per view")
+    parser.add_argument("--partitions", type=int, help="partitions for the cached input [default: shuffle partitions]")
+    parser.add_argument("--run-id", help="use this run id (tests); default: start time + random suffix")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    args = parser.parse_args(argv)
+    if args.keep_runs < 1:
+        parser.error("--keep-runs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from weatherlake import logs
+    from weatherlake.batch.session import build_session
+
+    args = parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        views = parse_views(args.job)
+        lake_uri = args.lake_uri
+        if not lake_uri:
+            from weatherlake.config import Settings
+
+            lake_uri = Settings.from_env().lake_uri
+        spark = build_session(f"weatherlake-analytics-{args.job}")
+        try:
+            result = run(spark, lake_uri, views, args.date_from, args.date_to, keep_runs=args.keep_runs,
+                         run_id=args.run_id, partitions=args.partitions)
+        finally:
+            spark.stop()
+    except WeatherlakeError as error:
+        log.error("%s", error)
+        return 1
+    print(RESULT_MARKER + json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Settings: read once from the environment at the edge, then passed down frozen.
+
+Every environment variable weatherlake reads is named in this module and nowhere else.
+A bad value raises :class:`ConfigError` whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from weatherlake.errors import ConfigError
+
+DEFAULT_CITIES = ("london-gb", "new-york-us", "tokyo-jp", "sydney-au", "dubai-ae")
+SOURCES = ("auto", "openweathermap", "open-meteo", "synthetic", "replay")
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the environment variable that sets it in ``env``."""
+
+    # Kafka. None means "the embedded broker on 127.0.0.1:embedded_kafka_port".
+    kafka_bootstrap_servers: str | None = field(default=None, metadata={"env": "KAFKA_BOOTSTRAP_SERVERS"})
+    embedded_kafka_port: int = field(default=9092, metadata={"env": "EMBEDDED_KAFKA_PORT"})
+    kafka_topic: str = field(default="weather.observations", metadata={"env": "KAFKA_TOPIC"})
+    kafka_dlq_topic: str = field(default="weather.observations.dlq", metadata={"env": "KAFKA_DLQ_TOPIC"})
+    kafka_partitions: int = field(default=3, metadata={"env": "KAFKA_PARTITIONS"})
+    kafka_replication_factor: int = field(default=1, metadata={"env": "KAFKA_REPLICATION_FACTOR"})
+    # How long a service keeps retrying an unreachable broker before it exits with an error.
+    kafka_connect_timeout_seconds: float = field(default=120.0, metadata={"env": "KAFKA_CONNECT_TIMEOUT_SECONDS"})
+    # Lake.
+    lake_url: str = field(default="", metadata={"env": "LAKE_URL"})
+    lake_root: str = field(default="/weather_data", metadata={"env": "LAKE_ROOT"})
+    webhdfs_url: str = field(default="", metadata={"env": "WEBHDFS_URL"})
+    hdfs_user: str = field(default="hadoop", metadata={"env": "HDFS_USER"})
+    # Sink batching: a file is committed at whichever limit comes first.
+    sink_max_records: int = field(default=50_000, metadata={"env": "SINK_MAX_RECORDS"})
+    sink_max_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "SINK_MAX_BYTES"})
+    sink_max_age_seconds: float = field(default=60.0, metadata={"env": "SINK_MAX_AGE_SECONDS"})
+    # Spark.
+    spark_master: str = field(default="local[*]", metadata={"env": "SPARK_MASTER"})
+    # Sources.
+    weather_source: str = field(default="auto", metadata={"env": "WEATHER_SOURCE"})
+    openweather_api_key: Secret = field(default=Secret(""), metadata={"env": "OPENWEATHER_API_KEY"})
+    openweather_base_url: str = field(
+        default="https://api.openweathermap.org", metadata={"env": "OPENWEATHER_BASE_URL"}
+    )
+    open_meteo_base_url: str = field(default="https://api.open-meteo.com", metadata={"env": "OPEN_METEO_BASE_URL"})
+    open_meteo_archive_url: str = field(
+        default="https://archive-api.open-meteo.com", metadata={"env": "OPEN_METEO_ARCHIVE_URL"}
+    )
+    replay_file: str = field(default="", metadata={"env": "REPLAY_FILE"})
+    synthetic_seed: int = field(default=42, metadata={"env": "SYNTHETIC_SEED"})
+    http_timeout_seconds: float = field(default=10.0, metadata={"env": "HTTP_TIMEOUT_SECONDS"})
+    cities: tuple[str, ...] = field(default=DEFAULT_CITIES, metadata={"env": "CITIES"})
+    poll_interval_seconds: float = field(default=60.0, metadata={"env": "POLL_INTERVAL_SECONDS"})
+    # Serving.
+    web_port: int = field(default=5000, metadata={"env": "WEB_PORT"})
+    log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL"})
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list clients connect to."""
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.embedded_kafka_port}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no external Kafka is configured and weatherlake runs its own."""
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def lake_uri(self) -> str:
+        """The lake root as a URI Spark understands (``file:///...`` or ``hdfs://.../root``)."""
+        return self.lake_url.rstrip("/") + "/" + self.lake_root.strip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); empty values mean unset."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = _parse(f.metadata["env"], raw, f.default)
+        values.update(overrides)
+        return cls(**values)._checked()
+
+    def _checked(self) -> Settings:
+        """Cross-field checks and derived defaults; returns a completed copy."""
+        changes: dict[str, object] = {}
+        lake_url = self.lake_url or (Path.cwd() / "var" / "lake").as_uri()
+        scheme = urlsplit(lake_url).scheme
+        if scheme not in ("file", "hdfs"):
+            raise ConfigError(f"LAKE_URL must start with file:// or hdfs://, got {lake_url!r}")
+        if scheme == "file" and not urlsplit(lake_url).path.startswith("/"):
+            raise ConfigError(f"LAKE_URL must be an absolute file:///path, got {lake_url!r}")
+        if scheme == "hdfs" and not self.webhdfs_url:
+            host = urlsplit(lake_url).hostname
+            if not host:
+                raise ConfigError(f"LAKE_URL needs a host, got {lake_url!r}")
+            changes["webhdfs_url"] = f"http://{host}:9870"
+        changes["lake_url"] = lake_url
+        if not self.lake_root.startswith("/"):
+            raise ConfigError(f"LAKE_ROOT must be an absolute path, got {self.lake_root!r}")
+        if self.weather_source not in SOURCES:
+            raise ConfigError(f"WEATHER_SOURCE must be one of {', '.join(SOURCES)}, got {self.weather_source!r}")
+        for name in ("kafka_partitions", "kafka_replication_factor", "sink_max_records", "sink_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.upper()} must be at least 1, got {getattr(self, name)}")
+        for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
+        if not 0 < self.web_port < 65536:
+            raise ConfigError(f"WEB_PORT must be a TCP port, got {self.web_port}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        if not self.cities:
+            raise ConfigError("CITIES must name at least one city")
+        return _replace(self, **changes)
+
+
+def _replace(settings: Settings, **changes) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes) if changes else settings
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    """Convert one raw environment value to the type of its default."""
+    try:
+        if isinstance(default, Secret):
+            return Secret(raw)
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw.replace("_", ""))
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            items = tuple(item.strip() for item in raw.split(",") if item.strip())
+            if any(not re.fullmatch(r"[a-z0-9][a-z0-9-]*", item) for item in items):
+                raise ValueError
+            return items
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
+            type(default), "a comma-separated list of lowercase ids"
+        )
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+    return raw

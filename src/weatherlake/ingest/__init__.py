@@ -1,0 +1,1 @@
+"""Ingestion: weather sources -> Kafka -> the exactly-once lake sink."""

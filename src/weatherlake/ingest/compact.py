@@ -1,0 +1,139 @@
+"""Compaction: merge a day's small files into few large ones, keeping exactly-once.
+
+Within one date directory, the files of one Kafka partition hold disjoint offset ranges.
+A run of consecutive small files of one partition is merged into one file named by the
+run's first and last offset, so its range covers exactly the files it replaces and no
+other. Each merge is journalled:
+
+1. the merged lines are written to ``raw/_tmp/compact+<name>``;
+2. ``raw/_state/compact+<date>.json`` names the output and its inputs — the commit point;
+3. the merged file is renamed into the date directory;
+4. the inputs are deleted, then the journal.
+
+A crash before step 2 leaves a stray tmp file (deleted on the next run); after it, the
+next run finishes steps 3-4 from the journal. Between steps 3 and 4 a reader can see a
+merged file and the files it replaces; :func:`live_files` drops files whose offset range
+lies inside another file's, and the batch layer deduplicates on (city_id, timestamp).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import orjson
+
+from weatherlake.errors import TargetExists
+from weatherlake.ingest.sink import STATE, TMP, date_dir, file_name, parse_file_name
+from weatherlake.lake import Lake, join
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    merged_files: int = 0
+    input_files: int = 0
+    recovered: bool = False
+
+
+def live_files(names: list[str]) -> list[str]:
+    """Committed file names of one date directory, minus those a merged file supersedes."""
+    parsed = [(parse_file_name(n), n) for n in names]
+    spans = [(p, n) for p, n in parsed if p]
+    live = []
+    for (topic, partition, first, last), name in spans:
+        covered = any(
+            t == topic and q == partition and f <= first and last <= l and (f, l) != (first, last)
+            for (t, q, f, l), _ in spans
+        )
+        if not covered:
+            live.append(name)
+    return sorted(live)
+
+
+def _journal_path(date: str) -> str:
+    return join(STATE, f"compact+{date}.json")
+
+
+def recover(lake: Lake, date: str) -> bool:
+    """Finish a merge interrupted after its commit point; drop uncommitted merge output."""
+    journal_path = _journal_path(date)
+    data = lake.read_atomic(journal_path)
+    recovered = False
+    if data is not None:
+        try:
+            journal = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            journal = None  # torn first write: the commit point was never reached
+        if journal:
+            for merge in journal["merges"]:
+                try:
+                    lake.rename(merge["tmp"], merge["output"])
+                except (FileNotFoundError, TargetExists):
+                    pass
+                for name in merge["inputs"]:
+                    lake.delete(name)
+            recovered = True
+            log.info("finished an interrupted compaction of %s", date)
+        lake.delete(journal_path)
+        lake.delete(journal_path + ".next")
+    prefix = f"compact+{date}+"
+    for name in lake.list(TMP):
+        if name.startswith(prefix):  # never reached its commit point
+            lake.delete(join(TMP, name))
+    return recovered
+
+
+def plan(names: list[str], sizes: dict[str, int], target_bytes: int) -> list[list[str]]:
+    """Runs of consecutive small files per partition worth merging (two or more files each)."""
+    by_partition: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
+    for name in live_files(names):
+        topic, partition, first, last = parse_file_name(name)
+        by_partition.setdefault((topic, partition), []).append((first, last, name))
+    runs = []
+    for files in by_partition.values():
+        run: list[str] = []
+        run_bytes = 0
+        for _, _, name in sorted(files):
+            size = sizes[name]
+            if size >= target_bytes or run_bytes + size > target_bytes:
+                if len(run) > 1:
+                    runs.append(run)
+                run, run_bytes = ([], 0) if size >= target_bytes else ([name], size)
+                continue
+            run.append(name)
+            run_bytes += size
+        if len(run) > 1:
+            runs.append(run)
+    return runs
+
+
+def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES) -> CompactionResult:
+    """Merge ``raw/date=<date>``'s small files; safe to re-run and to interrupt at any point."""
+    recovered = recover(lake, date)
+    directory = date_dir(date)
+    names = [n for n in lake.list(directory) if parse_file_name(n)]
+    contents = {n: lake.read(join(directory, n)) for n in names}
+    runs = plan(names, {n: len(c) for n, c in contents.items()}, target_bytes)
+    if not runs:
+        return CompactionResult(recovered=recovered)
+    merges = []
+    for run in runs:
+        topic, partition, first, _ = parse_file_name(run[0])
+        last = parse_file_name(run[-1])[3]
+        name = file_name(topic, partition, first, last)
+        tmp = join(TMP, f"compact+{date}+{name}")
+        lake.write(tmp, b"".join(contents[n] for n in run))
+        merges.append({"tmp": tmp, "output": join(directory, name), "inputs": [join(directory, n) for n in run]})
+    lake.write_atomic(_journal_path(date), orjson.dumps({"merges": merges}))  # the commit point
+    for merge in merges:
+        lake.rename(merge["tmp"], merge["output"])
+        for path in merge["inputs"]:
+            lake.delete(path)
+    lake.delete(_journal_path(date))
+    inputs = sum(len(r) for r in runs)
+    log.info("compacted %s: %d files merged into %d", date, inputs, len(merges))
+    return CompactionResult(merged_files=len(merges), input_files=inputs, recovered=recovered)

@@ -1,0 +1,180 @@
+"""The producer: weather sources -> validated schema-v1 records -> Kafka, keyed by city_id.
+
+Invalid records never reach the observation topic: they go to the dead-letter topic
+with the reason in a header. Sends that fail (the broker gone longer than the delivery
+timeout) are kept and sent again on the next flush, so an outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from weatherlake import records
+from weatherlake.config import Settings
+from weatherlake.errors import InvalidRecord, SourceAuthError, SourceError
+from weatherlake.ingest import kafka
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishStats:
+    sent: int = 0
+    dead_lettered: int = 0
+
+    def __iadd__(self, other: PublishStats) -> PublishStats:
+        self.sent += other.sent
+        self.dead_lettered += other.dead_lettered
+        return self
+
+
+class ObservationPublisher:
+    """Validates and sends records; owns one KafkaProducer. Use as a context manager."""
+
+    def __init__(self, settings: Settings, origin: str, client=None) -> None:
+        self.settings = settings
+        self.origin = origin
+        self._client = client
+        self._partition = kafka.KeyPartitioner(settings.kafka_partitions)
+        self._failed: list[tuple[str, bytes, bytes, list]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = kafka.producer(self.settings, give_up_after=self.settings.kafka_connect_timeout_seconds)
+        return self._client
+
+    def publish(self, candidates: Iterable[dict | bytes]) -> PublishStats:
+        """Validate and send each candidate; returns counts (sends complete on :meth:`flush`).
+
+        A candidate is a record dict, or the raw bytes of an input line (replay) that is
+        parsed here, so a line that is not a record is dead-lettered with its reason.
+        """
+        stats = PublishStats()
+        topic = self.settings.kafka_topic
+        for candidate in candidates:
+            try:
+                if isinstance(candidate, bytes):
+                    record = records.parse(candidate)
+                else:
+                    record = records.validate(candidate)
+            except InvalidRecord as error:
+                self._dead_letter(candidate, str(error))
+                stats.dead_lettered += 1
+                continue
+            key = record["city_id"].encode()
+            self._send(topic, key, records.encode(record), self._partition(key))
+            stats.sent += 1
+        return stats
+
+    def _dead_letter(self, candidate, reason: str) -> None:
+        if isinstance(candidate, bytes):
+            key, value = None, candidate
+        else:
+            city_id = candidate.get("city_id") if isinstance(candidate, dict) else None
+            key = city_id.encode() if isinstance(city_id, str) else None
+            value = records.encode(candidate)
+        log.warning("dead-lettering a record from %s: %s", self.origin, reason)
+        headers = [("dlq.reason", reason.encode()), ("dlq.origin", self.origin.encode())]
+        self._send(self.settings.kafka_dlq_topic, key, value, None, headers)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None, headers=None) -> None:
+        future = self.client.send(topic, key=key, value=value, partition=partition, headers=headers)
+        future.add_errback(self._remember_failure, (topic, key, value, partition, headers))
+
+    def _remember_failure(self, message, error) -> None:
+        with self._lock:
+            if not self._failed:
+                log.error("Kafka did not take records (%s); they are kept and sent again", error)
+            self._failed.append(message)
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait for outstanding sends, then resend any that failed; return how many are still failed."""
+        self.client.flush(timeout=timeout)
+        with self._lock:
+            retry, self._failed = self._failed, []
+        for message in retry:
+            self._send(*message)
+        if retry:
+            self.client.flush(timeout=timeout)
+        with self._lock:
+            return len(self._failed)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self.flush(timeout=self.settings.kafka_connect_timeout_seconds)
+            finally:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> ObservationPublisher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def poll_once(publisher: ObservationPublisher, source, cities, timeout: float) -> PublishStats:
+    """One polling cycle: fetch current weather and send it. A provider outage is logged, not fatal."""
+    try:
+        batch = source.current(cities)
+    except SourceAuthError:
+        raise  # retrying cannot fix a rejected key
+    except SourceError as error:
+        log.error("fetching current weather failed: %s; trying again next cycle", error)
+        batch = []
+    stats = publisher.publish(batch)
+    still_failed = publisher.flush(timeout=timeout)
+    log.info(
+        "cycle: %d records sent, %d dead-lettered (source %s)%s", stats.sent, stats.dead_lettered, source.name,
+        f", {still_failed} kept until the broker takes them" if still_failed else "",
+    )
+    return stats
+
+
+def with_progress(items: Iterable, total: int, label: str, every: float = 5.0):
+    """Yield ``items`` unchanged, logging '<label>: n / total (p%)' every few seconds."""
+    done = 0
+    last = time.monotonic()
+    for item in items:
+        yield item
+        done += 1
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            log.info("%s: %s / %s records (%d%%)", label, f"{done:,}", f"{total:,}", 100 * done // max(total, 1))
+    log.info("%s: %s records done", label, f"{done:,}")
+
+
+def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None, stop: threading.Event) -> PublishStats:
+    """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
+    from datetime import datetime, timezone
+
+    from weatherlake.cities import resolve
+    from weatherlake.sources import open_source
+
+    cities = resolve(settings.cities)
+    source = open_source(settings)
+    total = PublishStats()
+    with ObservationPublisher(settings, origin=f"producer:{source.name}") as publisher:
+        if backfill:
+            end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+            start = end - backfill
+            expected = len(cities) * int(backfill.total_seconds() // 3600)
+            log.info("backfilling %d cities from %s to %s (about %s records)", len(cities), start, end, f"{expected:,}")
+            total += publisher.publish(with_progress(source.history(cities, start, end), expected, "backfill"))
+            publisher.flush()
+        done = 0
+        while not stop.is_set() and (cycles is None or done < cycles):
+            started = time.monotonic()
+            total += poll_once(publisher, source, cities, timeout=settings.poll_interval_seconds)
+            done += 1
+            if cycles is None or done < cycles:
+                stop.wait(max(0.0, settings.poll_interval_seconds - (time.monotonic() - started)))
+    log.info("producer stopped: %d records sent, %d dead-lettered", total.sent, total.dead_lettered)
+    return total

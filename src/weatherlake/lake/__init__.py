@@ -1,0 +1,37 @@
+"""The lake: one small file-store interface over the local filesystem or HDFS.
+
+``open_lake(settings)`` picks the backend from ``LAKE_URL``; everything else codes
+against :class:`Lake` with paths relative to ``LAKE_ROOT``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from weatherlake.config import Settings
+from weatherlake.errors import ConfigError
+from weatherlake.lake.base import Lake, join
+from weatherlake.lake.local import LocalLake
+from weatherlake.lake.webhdfs import WebHdfsLake
+
+__all__ = ["Lake", "LocalLake", "WebHdfsLake", "join", "open_lake"]
+
+
+def open_lake(settings: Settings) -> Lake:
+    """The lake ``settings`` describe; no I/O happens until the first operation.
+
+    ``file:///abs/dir`` gives a :class:`LocalLake` at ``<dir>/<LAKE_ROOT>``;
+    ``hdfs://host:8020`` a :class:`WebHdfsLake` at ``LAKE_ROOT`` over ``WEBHDFS_URL``
+    as ``HDFS_USER``.
+    """
+    parts = urlsplit(settings.lake_url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError(f"LAKE_URL must be a local file:///path, got {settings.lake_url!r}")
+        return LocalLake(Path(unquote(parts.path)) / settings.lake_root.strip("/"))
+    if parts.scheme == "hdfs":
+        if not settings.webhdfs_url:
+            raise ConfigError("WEBHDFS_URL is needed when LAKE_URL is hdfs://...")
+        return WebHdfsLake(settings.webhdfs_url, settings.hdfs_user, settings.lake_root)
+    raise ConfigError(f"LAKE_URL must start with file:// or hdfs://, got {settings.lake_url!r}")

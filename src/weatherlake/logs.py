@@ -1,0 +1,32 @@
+"""Logging and signal set-up for the command-line edge (services log to stderr)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+NOISY = ("kafka", "urllib3", "py4j", "werkzeug")
+
+
+def configure(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=FORMAT, stream=sys.stderr, force=True)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # kafka-python logs every reconnect attempt at WARNING/ERROR; our own retry lines say it once.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (Ctrl-C), for loops that must stop cleanly."""
+    stop = threading.Event()
+
+    def handle(signum, _frame):
+        logging.getLogger(__name__).info("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
