@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from weatherlake import records
 
-EPOCH = datetime(2026, 11, 20, 20, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 CITY_IDS = ("london-gb", "new-york-us", "tokyo-jp", "sydney-au", "dubai-ae")
 
 

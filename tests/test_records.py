@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -12,7 +12,6 @@ from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.errors import InvalidRecord
 
-UTC = timezone.utc
 LONDON = resolve(["london-gb"])[0]
 HOUR = datetime(2026, 11, 23, 14, tzinfo=UTC)
 INGESTED = datetime(2026, 11, 23, 14, 0, 5, 123456, tzinfo=UTC)
@@ -81,7 +80,7 @@ def test_a_built_record_has_every_schema_field_and_validates():
         (without("timestamp"), "missing field 'timestamp'"),
         (without("source"), "missing field 'source'"),
         (good_record(temperature="12.3"), "temperature must be a number, got string"),
-        (good_record(temperature=True), "temperature must be a number, got bool"),
+        (good_record(temperature=True), "temperature must be a number, got boolean"),
         (good_record(temperature=None), "field 'temperature' must not be null"),
         (good_record(temperature=61.0), "temperature 61.0 out of range -90..60"),
         (good_record(temperature=math.nan), "temperature nan out of range -90..60"),
@@ -102,7 +101,7 @@ def test_a_built_record_has_every_schema_field_and_validates():
         (good_record(city=""), "city must not be empty"),
         (good_record(source="  "), "source must not be empty"),
         (good_record(weather_main=""), "weather_main must not be empty"),
-        (good_record(weather_main=3), "weather_main must be a string, got int"),
+        (good_record(weather_main=3), "weather_main must be a string, got number"),
         (good_record(timestamp="2026-11-23T14:00:00"), "timestamp must be ISO-8601 UTC"),
         (good_record(timestamp="2026-11-23T14:00:00+00:00"), "timestamp must be ISO-8601 UTC"),
         (good_record(timestamp="2026-11-23 14:00:00Z"), "timestamp must be ISO-8601 UTC"),
@@ -112,7 +111,7 @@ def test_a_built_record_has_every_schema_field_and_validates():
         (good_record(timestamp="2026-11-23T14:00:00.1234567Z"), "timestamp must be ISO-8601 UTC"),
         (good_record(timestamp="２０２６-11-23T14:00:00Z"), "timestamp must be ISO-8601 UTC"),
         (good_record(ingested_at="yesterday"), "ingested_at must be ISO-8601 UTC"),
-        (good_record(ingested_at=17000000), "ingested_at must be a string, got int"),
+        (good_record(ingested_at=17000000), "ingested_at must be a string, got number"),
         (good_record(extra=1), "unexpected field 'extra' (schema version 1)"),
         ([good_record()], "record must be a JSON object, got array"),
         ("text", "record must be a JSON object, got string"),
@@ -161,7 +160,7 @@ def test_encode_is_compact_one_line_json_and_parse_round_trips():
         (b'{"city": "\xff\xfe"}', "not valid JSON: "),
         (b"", "not valid JSON: "),
         (b"[1, 2]", "not valid JSON: expected an object, got array"),
-        (b"42", "not valid JSON: expected an object, got int"),
+        (b"42", "not valid JSON: expected an object, got number"),
         (b'{"schema_version": 1}', "missing field 'city_id'"),
     ],
 )
@@ -221,9 +220,12 @@ def test_make_record_rounds_and_derives_feels_like():
         LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, feels_like=13.456
     )
     assert given["feels_like"] == 13.46
-    assert records.make_record(
-        LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, rainfall=None
-    )["rainfall"] == 0.0
+    assert (
+        records.make_record(
+            LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, rainfall=None
+        )["rainfall"]
+        == 0.0
+    )
 
 
 def test_make_record_never_judges_values_so_the_producer_can_dead_letter_them():
@@ -231,7 +233,9 @@ def test_make_record_never_judges_values_so_the_producer_can_dead_letter_them():
     assert wild["humidity"] == 140.0 and wild["temperature"] == 75.0
     with pytest.raises(InvalidRecord, match="temperature 75.0 out of range"):
         records.validate(wild)
-    broken = records.make_record(LONDON, HOUR, "x", temperature=math.nan, humidity=50, pressure=1000, wind_speed=math.inf)
+    broken = records.make_record(
+        LONDON, HOUR, "x", temperature=math.nan, humidity=50, pressure=1000, wind_speed=math.inf
+    )
     assert math.isnan(broken["temperature"]) and broken["wind_speed"] == math.inf
     with pytest.raises(InvalidRecord, match="temperature nan out of range"):
         records.validate(broken)
@@ -326,3 +330,29 @@ def test_wind_chill_limits():
 def test_encoded_records_decode_to_the_same_numbers():
     record = good_record()
     assert orjson.loads(records.encode(record))["dew_point"] == 8.95
+
+
+def test_the_fast_check_and_the_explaining_check_always_agree():
+    """validate() answers from a generated fast check and asks the table-driven one for the
+    reason; a record one accepts and the other refuses would be a silent schema hole."""
+    import random
+
+    pool = [
+        None, "", " ", "x", "GB", "gb", "london-gb", "London", 0, 1, -1, 2, 0.5, 59.9, 60.0, 100.0, 100.1,
+        850, 1100.5, -90, 180.0, 361, 1e9, True, False, math.nan, math.inf, [], {},
+        "2026-11-23T14:00:00Z", "2024-02-29T00:00:00.5Z", "2025-02-29T00:00:00Z", "2026-11-23T14:00:00.Z",
+        "2026-11-23T14:00:00.1234567Z", "2026-11-23T14:00:00", "2026-04-31T00:00:00Z", "2026-11-23T14:00:00z",
+    ]  # fmt: skip
+    rng = random.Random(1)
+    fields = list(records.FIELDS)
+    for _ in range(4000):
+        record = good_record()
+        for field in rng.sample(fields, rng.choice((1, 1, 1, 2))):
+            record[field] = rng.choice(pool)
+        fast = records._valid_complete(record)
+        try:
+            records._explain(record)
+            slow = True
+        except InvalidRecord:
+            slow = False
+        assert fast == slow, record

@@ -25,7 +25,7 @@ Faults and overrides
 --------------------
 - ``fail_next(n, status, body=None, headers=None, path=None)``: the next ``n`` requests
   (to ``path`` only, if given) answer ``status`` (e.g. 429 with ``{"Retry-After": "1"}``,
-  or 503) instead of the recording.
+  or 503) and ``body`` instead of the recording (a 200 with a body: a malformed answer).
 - ``slow_next(n, seconds)``: the next ``n`` requests wait ``seconds`` before answering,
   to push a client past its timeout.
 - ``override(path, city, body)``: answer ``body`` instead of the recording.
@@ -75,7 +75,9 @@ class WeatherApiDouble:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="weather-api-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="weather-api-double", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -122,7 +124,7 @@ class WeatherApiDouble:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            if fault.status != 200:
+            if fault.status != 200 or fault.body is not None:
                 return fault.status, fault.body if fault.body is not None else {"message": "injected"}, fault.headers
         if path == "/data/2.5/weather":
             return self._owm(params)
@@ -145,10 +147,18 @@ class WeatherApiDouble:
         latitudes = params.get("latitude", "").split(",")
         longitudes = params.get("longitude", "").split(",")
         if len(latitudes) != len(longitudes):
-            return 400, {"error": True, "reason": "Parameter 'latitude' and 'longitude' must have the same number of elements"}, {}
+            return (
+                400,
+                {"error": True, "reason": "Parameter 'latitude' and 'longitude' must have the same number of elements"},
+                {},
+            )
         for text in latitudes:
             if not -90 <= float(text) <= 90:
-                return 400, {"error": True, "reason": f"Latitude must be in range of -90 to 90°. Given: {float(text)}."}, {}
+                return (
+                    400,
+                    {"error": True, "reason": f"Latitude must be in range of -90 to 90°. Given: {float(text)}."},
+                    {},
+                )
         if path == "/v1/forecast" and "current" in params:
             kind = "current"
         elif path == "/v1/forecast":
@@ -156,7 +166,7 @@ class WeatherApiDouble:
         else:
             kind = "archive"
         answers = []
-        for index, (lat, lon) in enumerate(zip(latitudes, longitudes)):
+        for index, (lat, lon) in enumerate(zip(latitudes, longitudes, strict=True)):
             city = _city_at(lat, lon)
             body = self._overrides.get((path, city))
             if body is None:

@@ -8,7 +8,7 @@ import sys
 import threading
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-NOISY = ("kafka", "urllib3", "py4j", "werkzeug")
+NOISY = ("kafka", "urllib3", "py4j", "werkzeug", "hdfs")
 
 
 def configure(level: str) -> None:

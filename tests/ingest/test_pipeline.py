@@ -147,26 +147,28 @@ def test_sink_killed_with_sigkill_again_and_again_loses_and_doubles_nothing(brok
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     rng = random.Random(7)
-    kills = 0
     log_path = tmp_path / "sink.log"
-    while kills < 5:
-        sink = start_cli(env, "consume", log_path=log_path)
-        before = len(committed(lake))
-        # Let it get past the group join and commit something, then kill it mid-stream.
-        wait_for(lambda b=before: len(committed(lake)) > b or b >= count, 60, "the restarted sink to commit")
-        time.sleep(rng.uniform(0.0, 0.6))
-        sink.send_signal(signal.SIGKILL)
-        sink.wait()
-        kills += 1
-        keys = lake_keys(lake)
-        assert len(keys) == len(set(keys)), f"duplicate after kill {kills}"
-    feeder.join(120)
-    sink = start_cli(env, "consume", log_path=log_path)
+    sink = None
     try:
-        wait_for(lambda: len(committed(lake)) >= count, 120, f"all {count} records after {kills} kills")
-    finally:
+        for kill in range(1, 6):
+            sink = start_cli(env, "consume", log_path=log_path)
+            before = len(committed(lake))
+            # Let it get past the group join and commit something, then kill it mid-stream.
+            wait_for(lambda b=before: len(committed(lake)) > b or b >= count, 60, "the restarted sink to commit")
+            time.sleep(rng.uniform(0.0, 0.6))
+            sink.send_signal(signal.SIGKILL)
+            sink.wait()
+            keys = lake_keys(lake)
+            assert len(keys) == len(set(keys)), f"duplicate after kill {kill}"
+        feeder.join(120)
+        sink = start_cli(env, "consume", log_path=log_path)
+        wait_for(lambda: len(committed(lake)) >= count, 120, f"all {count} records after 5 kills")
         sink.send_signal(signal.SIGTERM)
         assert sink.wait(60) == 0
+    finally:
+        if sink is not None and sink.poll() is None:
+            sink.kill()
+            sink.wait()
     assert lake_keys(lake) == expected_keys(count)
 
 

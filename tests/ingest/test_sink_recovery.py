@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 import pytest
 
@@ -88,10 +90,8 @@ def test_crash_during_recovery_too(tmp_path):
             inner = LocalLake(tmp_path / f"c-{first}-{second}")
             with pytest.raises(Crash):
                 consume(CrashingLake(inner, first), [])
-            try:
+            with contextlib.suppress(Crash):
                 consume(CrashingLake(inner, second), [])
-            except Crash:
-                pass
             consume(inner, [])
             assert_exactly_once(inner)
 

@@ -157,6 +157,7 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
     plausible = _within("temperature") & _within("humidity") & _within("pressure")
     plausible &= _within("wind_speed") & _within("rainfall")
     parsed = raw.select(
+        "schema_version",
         "city_id",
         "city",
         ts.alias("ts"),
@@ -171,7 +172,7 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
         .when(~plausible, F.lit(IMPOSSIBLE))
         .otherwise(F.lit(None).cast(_S))
     )
-    parsed = parsed.withColumn("status", status).drop("corrupt")
+    parsed = parsed.withColumn("status", status).drop("corrupt", "schema_version")
     if partitions:
         parsed = parsed.repartition(partitions, "city_id")
     else:

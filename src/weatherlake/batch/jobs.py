@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     except WeatherlakeError as error:
         log.error("%s", error)
         return 1
+    except Exception as error:  # a Spark failure: one readable line, the JVM trace only at DEBUG
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        log.error("run failed: %s: %s", type(error).__name__, first_line[:2000],
+                  exc_info=log.isEnabledFor(logging.DEBUG))
+        return 1
     print(RESULT_MARKER + json.dumps(result, sort_keys=True), flush=True)
     return 0
 

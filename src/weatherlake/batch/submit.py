@@ -74,6 +74,9 @@ def build_command(settings: Settings, request: JobRequest) -> list[str]:
         settings.spark_master,
         "--name",
         f"weatherlake-analytics-{request.job}",
+        # Plain log lines rather than Spark 4's JSON ones: they are streamed to a person.
+        "--conf",
+        "spark.log.structuredLogging.enabled=false",
     ]
     if request.driver_memory:
         argv += ["--driver-memory", request.driver_memory]

@@ -18,6 +18,7 @@ lies inside another file's, and the batch layer deduplicates on (city_id, timest
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -46,8 +47,9 @@ def live_files(names: list[str]) -> list[str]:
     live = []
     for (topic, partition, first, last), name in spans:
         covered = any(
-            t == topic and q == partition and f <= first and last <= l and (f, l) != (first, last)
-            for (t, q, f, l), _ in spans
+            other_topic == topic and other_partition == partition and lo <= first and last <= hi
+            and (lo, hi) != (first, last)
+            for (other_topic, other_partition, lo, hi), _ in spans
         )
         if not covered:
             live.append(name)
@@ -70,10 +72,8 @@ def recover(lake: Lake, date: str) -> bool:
             journal = None  # torn first write: the commit point was never reached
         if journal:
             for merge in journal["merges"]:
-                try:
+                with contextlib.suppress(FileNotFoundError, TargetExists):
                     lake.rename(merge["tmp"], merge["output"])
-                except (FileNotFoundError, TargetExists):
-                    pass
                 for name in merge["inputs"]:
                     lake.delete(name)
             recovered = True

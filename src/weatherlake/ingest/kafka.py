@@ -15,7 +15,7 @@ from typing import TypeVar
 # kafka-python 3 on Python 3.11 warns about importlib's read_text on import; not ours to fix.
 warnings.filterwarnings("ignore", message="read_text is deprecated", category=DeprecationWarning)
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError  # noqa: E402
 from kafka.partitioner.default import murmur2  # noqa: E402
 
@@ -121,6 +121,7 @@ __all__ = [
     "KafkaError",
     "KafkaTimeoutError",
     "KeyPartitioner",
+    "TopicPartition",
     "consumer",
     "ensure_topics",
     "producer",

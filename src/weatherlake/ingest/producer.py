@@ -12,11 +12,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 
 from weatherlake import records
 from weatherlake.config import Settings
 from weatherlake.errors import InvalidRecord, SourceAuthError, SourceError
 from weatherlake.ingest import kafka
+from weatherlake.sources.replay import RawLine
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +51,19 @@ class ObservationPublisher:
             self._client = kafka.producer(self.settings, give_up_after=self.settings.kafka_connect_timeout_seconds)
         return self._client
 
-    def publish(self, candidates: Iterable[dict | bytes]) -> PublishStats:
+    def publish(self, candidates: Iterable[dict | RawLine]) -> PublishStats:
         """Validate and send each candidate; returns counts (sends complete on :meth:`flush`).
 
-        A candidate is a record dict, or the raw bytes of an input line (replay) that is
-        parsed here, so a line that is not a record is dead-lettered with its reason.
+        A candidate is a record dict, or a replayed input line that is not even a JSON
+        object (:class:`RawLine`), which is dead-lettered byte for byte with its reason.
         """
         stats = PublishStats()
         topic = self.settings.kafka_topic
         for candidate in candidates:
             try:
-                if isinstance(candidate, bytes):
-                    record = records.parse(candidate)
-                else:
-                    record = records.validate(candidate)
+                if isinstance(candidate, RawLine):
+                    raise InvalidRecord(f"{candidate.reason} ({candidate.path}:{candidate.line_number})")
+                record = records.validate(candidate)
             except InvalidRecord as error:
                 self._dead_letter(candidate, str(error))
                 stats.dead_lettered += 1
@@ -73,8 +74,8 @@ class ObservationPublisher:
         return stats
 
     def _dead_letter(self, candidate, reason: str) -> None:
-        if isinstance(candidate, bytes):
-            key, value = None, candidate
+        if isinstance(candidate, RawLine):
+            key, value = None, candidate.data
         else:
             city_id = candidate.get("city_id") if isinstance(candidate, dict) else None
             key = city_id.encode() if isinstance(city_id, str) else None
@@ -153,7 +154,7 @@ def with_progress(items: Iterable, total: int, label: str, every: float = 5.0):
 
 def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None, stop: threading.Event) -> PublishStats:
     """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from weatherlake.cities import resolve
     from weatherlake.sources import open_source
@@ -163,7 +164,7 @@ def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None
     total = PublishStats()
     with ObservationPublisher(settings, origin=f"producer:{source.name}") as publisher:
         if backfill:
-            end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             start = end - backfill
             expected = len(cities) * int(backfill.total_seconds() // 3600)
             log.info("backfilling %d cities from %s to %s (about %s records)", len(cities), start, end, f"{expected:,}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from weatherlake.cities import City
 
-UTC = timezone.utc
 HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -35,7 +34,7 @@ class Source(ABC):
         """Hourly observations for whole hours in ``[start, end)``, oldest first; within
         one hour, cities in the given order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most sources hold nothing)
         """Release connections; the source must not be used afterwards."""
 
     def __enter__(self):

@@ -224,4 +224,3 @@ def status_error(provider: str, status: int, body: object, retries: int) -> Sour
 
 def payload_error(provider: str, what: str) -> SourceError:
     return SourceError(f"{provider} answered something unexpected: {what}")
-

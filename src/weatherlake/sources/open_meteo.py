@@ -158,7 +158,9 @@ class OpenMeteoSource(Source):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._forecast = JsonClient(PROVIDER, base_url, timeout=timeout, retries=retries, backoff=backoff)
-        self._archive = JsonClient(PROVIDER + " archive", archive_url, timeout=timeout, retries=retries, backoff=backoff)
+        self._archive = JsonClient(
+            PROVIDER + " archive", archive_url, timeout=timeout, retries=retries, backoff=backoff
+        )
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
@@ -179,7 +181,7 @@ class OpenMeteoSource(Source):
                 chunk,
                 {"current": ",".join(CURRENT_VARIABLES), "wind_speed_unit": "ms", "timezone": "GMT"},
             )
-            for city, answer in zip(chunk, answers):
+            for city, answer in zip(chunk, answers, strict=True):
                 record = self._current_record(city, answer)
                 if record is not None:
                     records.append(record)
@@ -195,7 +197,9 @@ class OpenMeteoSource(Source):
             value = _number(block.get(variable))
             return None if value is None or variable not in convert else convert[variable](value)
 
-        required = {name: get(name) for name in ("temperature_2m", "relative_humidity_2m", "pressure_msl", "wind_speed_10m")}
+        required = {
+            name: get(name) for name in ("temperature_2m", "relative_humidity_2m", "pressure_msl", "wind_speed_10m")
+        }
         missing = [name for name, value in required.items() if value is None]
         if missing:
             log.warning("%s has no current %s for %s; skipped", PROVIDER, ", ".join(missing), city.id)
@@ -262,7 +266,7 @@ class OpenMeteoSource(Source):
                     "timezone": "GMT",
                 },
             )
-            for city, answer in zip(chunk, answers):
+            for city, answer in zip(chunk, answers, strict=True):
                 for record_time, record in self._hourly_records(city, answer):
                     if start <= record_time < end:
                         by_hour.setdefault(record_time, []).append(record)
@@ -275,7 +279,9 @@ class OpenMeteoSource(Source):
             raise payload_error(PROVIDER, f"no 'hourly' block for {city.id}")
         convert = _converters(answer.get("hourly_units"))
         times = block["time"]
-        columns = {name: values for name, values in block.items() if isinstance(values, list) and len(values) == len(times)}
+        columns = {
+            name: values for name, values in block.items() if isinstance(values, list) and len(values) == len(times)
+        }
         skipped = 0
         for index, text in enumerate(times):
 
@@ -292,20 +298,23 @@ class OpenMeteoSource(Source):
             code = columns.get("weather_code")
             main, description = describe_weather_code(code[index] if code else None)
             moment = _answer_time(text, answer)
-            yield moment, make_record(
-                city,
+            yield (
                 moment,
-                self.name,
-                temperature=temperature,
-                humidity=humidity,
-                pressure=pressure,
-                wind_speed=wind_speed,
-                feels_like=get("apparent_temperature"),
-                wind_direction=get("wind_direction_10m"),
-                cloudiness=get("cloud_cover"),
-                rainfall=_liquid_rain(get),
-                weather_main=main,
-                weather_description=description,
+                make_record(
+                    city,
+                    moment,
+                    self.name,
+                    temperature=temperature,
+                    humidity=humidity,
+                    pressure=pressure,
+                    wind_speed=wind_speed,
+                    feels_like=get("apparent_temperature"),
+                    wind_direction=get("wind_direction_10m"),
+                    cloudiness=get("cloud_cover"),
+                    rainfall=_liquid_rain(get),
+                    weather_main=main,
+                    weather_description=description,
+                ),
             )
         if skipped:
             log.info("%s: %d hours without data for %s skipped", PROVIDER, skipped, city.id)
@@ -348,4 +357,3 @@ def _answer_time(text: object, answer: dict) -> datetime:
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for index in range(0, len(items), size):
         yield items[index : index + size]
-

@@ -87,7 +87,12 @@ class OpenWeatherMapSource(Source):
     def observe(self, city: City) -> dict:
         """The current observation for one city."""
         self._limiter.acquire()
-        params = {"lat": f"{city.latitude:g}", "lon": f"{city.longitude:g}", "units": "metric", "appid": self._key.reveal()}
+        params = {
+            "lat": f"{city.latitude:g}",
+            "lon": f"{city.longitude:g}",
+            "units": "metric",
+            "appid": self._key.reveal(),
+        }
         status, body = self._client.get("/data/2.5/weather", params)
         if status == 401:
             raise SourceAuthError(f"{PROVIDER} rejected the API key (HTTP 401)")

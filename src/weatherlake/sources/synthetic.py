@@ -24,11 +24,10 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import NormalDist
-from typing import Callable
 
 from weatherlake.cities import City
 from weatherlake.errors import ConfigError
@@ -99,9 +98,7 @@ class SyntheticSource(Source):
         now = as_utc(self._clock()).replace(second=0, microsecond=0)
         return self._records(cities, now, utc_now_text())
 
-    def history(
-        self, cities: Sequence[City], start: datetime, end: datetime, step: timedelta = HOUR
-    ) -> Iterator[dict]:
+    def history(self, cities: Sequence[City], start: datetime, end: datetime, step: timedelta = HOUR) -> Iterator[dict]:
         for moment in time_steps(start, end, step):
             yield from self._records(cities, moment, utc_now_text())
 
@@ -127,8 +124,20 @@ class SyntheticSource(Source):
             main, description = _describe(temperature, cloudiness, rainfall, wet)
             records.append(
                 build_record(
-                    city, timestamp, ingested_at, "synthetic", temperature, humidity, pressure, wind_speed,
-                    None, wind_direction, cloudiness, rainfall, main, description,
+                    city,
+                    timestamp,
+                    ingested_at,
+                    "synthetic",
+                    temperature,
+                    humidity,
+                    pressure,
+                    wind_speed,
+                    None,
+                    wind_direction,
+                    cloudiness,
+                    rainfall,
+                    main,
+                    description,
                 )  # fmt: skip
             )
         return records
@@ -247,8 +256,7 @@ def _waves(rng: random.Random, periods_days: Sequence[float], weights: Sequence[
     """Seeded sinusoids (omega in rad/s, phase, weight) whose sum has unit variance."""
     norm = math.sqrt(sum(w * w for w in weights) / 2.0)
     waves = []
-    for period, weight in zip(periods_days, weights):
+    for period, weight in zip(periods_days, weights, strict=True):
         period *= rng.uniform(0.8, 1.25)  # incommensurate periods: the pattern never repeats
         waves.append((_TAU / (period * 86400.0), rng.uniform(0.0, _TAU), weight / norm))
     return tuple(waves)
-

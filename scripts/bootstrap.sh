@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prepare this machine for weatherlake: Java 17 (Spark), the virtualenv and its pinned
+# packages, and (with --test) what the test suite needs. Safe to run again: it only does
+# what is missing. Used by scripts/up.sh and scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test_tools=false
+[ "${1:-}" = "--test" ] && with_test_tools=true
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing system packages: $*; install them (sudo apt-get install $*) and run again"
+    exit 1
+  fi
+  if [ -z "${APT_UPDATED:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    export APT_UPDATED=1
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
+  apt_install openjdk-17-jre-headless
+fi
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  say "weatherlake needs Python 3.11 or newer ($python is $("$python" --version 2>&1))"
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$python" -m venv .venv
+fi
+
+requirements=requirements/local.txt
+$with_test_tools && requirements=requirements/dev.txt
+stamp=".venv/.installed-$(basename "$requirements" .txt)"
+digest=$(cat requirements/*.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+  say "installing $requirements into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$digest" > "$stamp"
+fi
