@@ -147,6 +147,18 @@ def compact(settings: Settings, dates, target_mb: int) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def cities(settings: Settings) -> None:
+    """List the bundled city catalogue (ids for CITIES); * marks the configured ones."""
+    from weatherlake.cities import catalogue
+
+    chosen = set(settings.cities)
+    for city in catalogue().values():
+        mark = "*" if city.id in chosen else " "
+        click.echo(f"{mark} {city.id:<22} {city.name}, {city.country}  ({city.latitude:.2f}, {city.longitude:.2f})")
+
+
+@cli.command()
 @click.option("--demo", is_flag=True, help="Backfill a week of history first so every view has data at once.")
 @click.option("--duration", type=Duration(), help="Stop by itself after this long (default: until Ctrl-C).")
 @click.pass_obj

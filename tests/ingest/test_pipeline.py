@@ -330,3 +330,25 @@ def test_sink_and_producer_wait_for_a_broker_that_starts_late(make_settings, tmp
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_the_sink_writes_hdfs_through_webhdfs_and_rides_out_safe_mode(broker, make_settings, tmp_path, caplog):
+    from tests.webhdfs_double import WebHdfsDouble
+
+    with WebHdfsDouble(tmp_path / "hdfs") as namenode:
+        settings = make_settings(broker, lake_url="hdfs://127.0.0.1:8020", webhdfs_url=namenode.url,
+                                 sink_max_age_seconds=0.5)
+        kafka.ensure_topics(settings)
+        lake = open_lake(settings)
+        with running_sink(settings, lake):
+            publish(settings, 100)
+            wait_for(lambda: len(committed(lake)) == 100, 60, "the first 100 records on HDFS")
+            namenode.safe_mode = True
+            publish(settings, 200, start=100)
+            wait_for(lambda: any("cannot commit to the lake" in r.getMessage() for r in caplog.records),
+                     60, "the sink to report the safe-mode outage")
+            namenode.safe_mode = False
+            wait_for(lambda: len(committed(lake)) == 300, 60, "all records once safe mode is over")
+        assert lake_keys(lake) == expected_keys(300)
+        assert not namenode.internal_errors
+    assert (tmp_path / "hdfs" / "weather_data" / "raw").is_dir()

@@ -59,6 +59,8 @@ def with_retries(what: str, attempt: Callable[[], T], *, give_up_after: float, f
 def connect(settings: Settings, factory: Callable[..., T], what: str, give_up_after: float, **config) -> T:
     """Build a client, retrying while the broker is unreachable (KafkaTimeoutError)."""
     servers = settings.bootstrap_servers
+    # Short attempts, so an absent broker is reported within seconds and retried.
+    config.setdefault("bootstrap_timeout_ms", 5000)
     return with_retries(
         f"connecting {what} to Kafka at {servers}",
         lambda: factory(bootstrap_servers=servers, **config),

@@ -139,24 +139,12 @@ def poll_once(publisher: ObservationPublisher, source, cities, timeout: float) -
     return stats
 
 
-def with_progress(items: Iterable, total: int, label: str, every: float = 5.0):
-    """Yield ``items`` unchanged, logging '<label>: n / total (p%)' every few seconds."""
-    done = 0
-    last = time.monotonic()
-    for item in items:
-        yield item
-        done += 1
-        if time.monotonic() - last >= every:
-            last = time.monotonic()
-            log.info("%s: %s / %s records (%d%%)", label, f"{done:,}", f"{total:,}", 100 * done // max(total, 1))
-    log.info("%s: %s records done", label, f"{done:,}")
-
-
 def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None, stop: threading.Event) -> PublishStats:
     """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
     from datetime import datetime
 
     from weatherlake.cities import resolve
+    from weatherlake.sources import backfill as history
     from weatherlake.sources import open_source
 
     cities = resolve(settings.cities)
@@ -166,9 +154,8 @@ def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None
         if backfill:
             end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             start = end - backfill
-            expected = len(cities) * int(backfill.total_seconds() // 3600)
-            log.info("backfilling %d cities from %s to %s (about %s records)", len(cities), start, end, f"{expected:,}")
-            total += publisher.publish(with_progress(source.history(cities, start, end), expected, "backfill"))
+            log.info("backfilling %d cities from %s to %s", len(cities), start, end)
+            total += publisher.publish(history(source, cities, start, end, progress=_report_backfill))
             publisher.flush()
         done = 0
         while not stop.is_set() and (cycles is None or done < cycles):
@@ -179,3 +166,11 @@ def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None
                 stop.wait(max(0.0, settings.poll_interval_seconds - (time.monotonic() - started)))
     log.info("producer stopped: %d records sent, %d dead-lettered", total.sent, total.dead_lettered)
     return total
+
+
+def _report_backfill(progress) -> None:
+    if not progress.done:
+        log.info(
+            "backfill: %s / %s records (%d%%), through %s, source %s", f"{progress.records:,}",
+            f"{progress.expected:,}", 100 * progress.fraction, progress.through, progress.source,
+        )

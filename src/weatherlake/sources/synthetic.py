@@ -8,7 +8,7 @@ the catalogue:
 * temperature = annual mean + seasonal cycle (peaks late July in the northern
   hemisphere, late January in the southern) + diurnal cycle (peaks about 15:00 local
   solar time, from the longitude; damped under cloud) + multi-day swings (a sum of slow
-  sinusoids with seeded periods of 3 to 30 days: heat and cold spells) + noise;
+  sinusoids with seeded periods of 2.5 to 30 days: heat and cold spells) + noise;
 * a "front" signal with periods of 1.5 to 8 days drives pressure (low pressure with
   fronts, wider swings away from the tropics), wind and wetness;
 * rain falls when wetness passes the threshold that gives the city's share of rainy
