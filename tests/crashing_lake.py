@@ -33,6 +33,9 @@ class CrashingLake(Lake):
     def exists(self, path):
         return self.inner.exists(path)
 
+    def sizes(self, directory):
+        return self.inner.sizes(directory)
+
     def write(self, path, data):
         if self._step():
             self.inner.write(path, data[: len(data) // 2])

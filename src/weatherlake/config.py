@@ -87,6 +87,16 @@ class Settings:
     # Serving.
     web_port: int = field(default=5000, metadata={"env": "WEB_PORT"})
     log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL"})
+    # Serving, beyond the port (checked by weatherlake.web.check_settings).
+    web_host: str = field(default="127.0.0.1", metadata={"env": "WEB_HOST"})
+    web_workers: int = field(default=2, metadata={"env": "WEB_WORKERS"})
+    web_threads: int = field(default=4, metadata={"env": "WEB_THREADS"})
+    web_reload_seconds: float = field(default=5.0, metadata={"env": "WEB_RELOAD_SECONDS"})
+    dashboard_refresh_seconds: float = field(default=60.0, metadata={"env": "DASHBOARD_REFRESH_SECONDS"})
+    # Speed layer (checked by weatherlake.speed.check_settings).
+    speed_snapshot_seconds: float = field(default=5.0, metadata={"env": "SPEED_SNAPSHOT_SECONDS"})
+    speed_seek_margin_seconds: float = field(default=300.0, metadata={"env": "SPEED_SEEK_MARGIN_SECONDS"})
+    speed_max_hours: int = field(default=48, metadata={"env": "SPEED_MAX_HOURS"})
 
     @property
     def bootstrap_servers(self) -> str:

@@ -279,6 +279,10 @@ class FlakyLake(Lake):
         self._check()
         return self.inner.exists(path)
 
+    def sizes(self, directory):
+        self._check()
+        return self.inner.sizes(directory)
+
 
 def test_a_lake_outage_holds_the_batch_and_loses_nothing(broker, make_settings, caplog):
     settings = make_settings(broker, sink_max_age_seconds=0.5)

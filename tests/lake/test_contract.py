@@ -150,6 +150,15 @@ def test_list_of_a_file_is_empty(lake: Lake):
     assert lake.list("raw/a.jsonl") == []
 
 
+def test_sizes_lists_the_files_of_a_directory_with_their_lengths(lake: Lake):
+    lake.write("raw/d/a.jsonl", b"abc")
+    lake.write("raw/d/empty.jsonl", b"")
+    lake.write("raw/d/sub/deeper.jsonl", b"not listed")
+    assert lake.sizes("raw/d") == {"a.jsonl": 3, "empty.jsonl": 0}
+    assert lake.sizes("raw/missing") == {}
+    assert lake.sizes("raw/d/a.jsonl") == {}
+
+
 def test_exists(lake: Lake):
     lake.write("raw/d/a.jsonl", b"a")
     assert lake.exists("raw/d/a.jsonl")

@@ -115,9 +115,8 @@ def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES
     """Merge ``raw/date=<date>``'s small files; safe to re-run and to interrupt at any point."""
     recovered = recover(lake, date)
     directory = date_dir(date)
-    names = [n for n in lake.list(directory) if parse_file_name(n)]
-    contents = {n: lake.read(join(directory, n)) for n in names}
-    runs = plan(names, {n: len(c) for n, c in contents.items()}, target_bytes)
+    sizes = {n: size for n, size in lake.sizes(directory).items() if parse_file_name(n)}
+    runs = plan(list(sizes), sizes, target_bytes)
     if not runs:
         return CompactionResult(recovered=recovered)
     merges = []
@@ -126,7 +125,7 @@ def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES
         last = parse_file_name(run[-1])[3]
         name = file_name(topic, partition, first, last)
         tmp = join(TMP, f"compact+{date}+{name}")
-        lake.write(tmp, b"".join(contents[n] for n in run))
+        lake.write(tmp, b"".join(lake.read(join(directory, n)) for n in run))
         merges.append({"tmp": tmp, "output": join(directory, name), "inputs": [join(directory, n) for n in run]})
     lake.write_atomic(_journal_path(date), orjson.dumps({"merges": merges}))  # the commit point
     for merge in merges:

@@ -60,6 +60,10 @@ class Lake(ABC):
         """
 
     @abstractmethod
+    def sizes(self, directory: str) -> dict[str, int]:
+        """Sizes in bytes of the files directly in ``directory`` (one listing); {} if missing."""
+
+    @abstractmethod
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists at ``path``."""
 

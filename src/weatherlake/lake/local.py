@@ -124,6 +124,13 @@ class LocalLake(Lake):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def sizes(self, directory: str) -> dict[str, int]:
+        try:
+            with os.scandir(self._path(directory)) as entries:
+                return {e.name: e.stat().st_size for e in entries if e.is_file(follow_symlinks=False)}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+
     def exists(self, path: str) -> bool:
         return os.path.lexists(self._path(path))
 

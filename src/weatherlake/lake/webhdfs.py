@@ -191,6 +191,18 @@ class WebHdfsLake(Lake):
             raise self._refused("list", directory, error) from error
         return sorted(names)
 
+    def sizes(self, directory: str) -> dict[str, int]:
+        hdfs_path = self._abs(directory)
+        try:
+            listing = self._call("sizes", directory, self._client.list, hdfs_path, status=True)
+        except HdfsError as error:
+            if error.exception == "FileNotFoundException":
+                return {}
+            if error.exception is None and "is not a directory" in str(error.message):
+                return {}
+            raise self._refused("sizes", directory, error) from error
+        return {name: status["length"] for name, status in listing if status["type"] == "FILE"}
+
     def exists(self, path: str) -> bool:
         return self._status("exists", path, self._abs(path)) is not None
 

@@ -1,0 +1,228 @@
+"""The serving layer's in-memory copy of the lake: batch views, speed snapshot, sink state.
+
+A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot and the
+sink's per-partition state files, keeps them in memory, and looks again at most every
+``WEB_RELOAD_SECONDS``: a view's rows are read only when its pointer names a new run, the
+snapshot is parsed only when its bytes changed. Requests never list or read the lake
+for views (``/api/raw-data`` is the one endpoint that reads raw files, with a cache).
+
+The check runs in a background thread started by a request that finds the data older
+than the reload period; that request and every other keep answering from the current
+:class:`Loaded` object, which is never modified once published (only its memo of derived
+results grows). The first load is synchronous. Tests pass ``background=False``.
+
+A lake that cannot be read keeps the last good data in service and is reported as an
+error state by ``/api/health`` and ``/api/pipeline``: a refresh never takes the API down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from weatherlake.lake import Lake, join
+from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, read_pointer, read_rows
+
+log = logging.getLogger(__name__)
+
+SINK_STATE_DIR = "raw/_state"  # weatherlake.ingest.sink.STATE (not imported: it pulls in Kafka)
+
+
+@dataclass(frozen=True)
+class ViewData:
+    """One published batch view as loaded: its pointer, rows, and an index by city."""
+
+    name: str
+    pointer: dict | None
+    rows: list[dict]
+    by_city: dict[str, list[dict]]
+    loaded_at: float
+
+    @property
+    def published(self) -> bool:
+        return self.pointer is not None
+
+    @property
+    def cutoff(self) -> str | None:
+        return self.pointer.get("cutoff") if self.pointer else None
+
+    @classmethod
+    def load(cls, lake: Lake, name: str, pointer: dict | None) -> ViewData:
+        rows = read_rows(lake, pointer) if pointer else []
+        by_city: dict[str, list[dict]] = {}
+        for row in rows:
+            by_city.setdefault(row.get("city_id"), []).append(row)
+        if name == "hourly_trends":
+            for city_rows in by_city.values():
+                city_rows.sort(key=lambda row: row["hour"])
+        return cls(name, pointer, rows, by_city, time.time())
+
+
+def _same_run(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.get("run_id") == b.get("run_id") and a.get("path") == b.get("path")
+
+
+@dataclass
+class Loaded:
+    """Everything the API serves, as of one check of the lake. Treat as read-only."""
+
+    version: int
+    views: dict[str, ViewData]
+    snapshot: dict | None
+    snapshot_seen_at: float | None
+    sink_offsets: dict[int, int]
+    checked_at: float
+    lake_url: str
+    lake_error: str | None = None
+    _memo: dict = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def memo(self, key: tuple, compute: Callable[[], object]) -> object:
+        """``compute()`` once per key for this version of the data (bounded)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        value = compute()
+        with self._memo_lock:
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            self._memo[key] = value
+        return value
+
+    @property
+    def speed_cities(self) -> dict[str, dict]:
+        return (self.snapshot or {}).get("cities", {})
+
+    @property
+    def speed_cutoff(self) -> str | None:
+        return (self.snapshot or {}).get("cutoff")
+
+
+class ViewStore:
+    """Loads the lake's views lazily and keeps them fresh (see the module docstring)."""
+
+    def __init__(
+        self,
+        open_lake: Callable[[], Lake],
+        topic: str,
+        *,
+        reload_seconds: float = 5.0,
+        background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open_lake = open_lake
+        self._lake: Lake | None = None
+        self.topic = topic
+        self.reload_seconds = reload_seconds
+        self.background = background
+        self._clock = clock
+        self._loaded: Loaded | None = None
+        self._checked = 0.0
+        self._snapshot_bytes: bytes | None = None
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False
+
+    @property
+    def lake(self) -> Lake:
+        if self._lake is None:
+            self._lake = self._open_lake()
+        return self._lake
+
+    def current(self) -> Loaded:
+        """The data to answer from; starts a refresh when it is older than the reload period."""
+        loaded = self._loaded
+        if loaded is None:
+            return self.refresh()
+        if self._clock() - self._checked >= self.reload_seconds and not self._refreshing:
+            if self.background:
+                self._refreshing = True
+                threading.Thread(target=self._refresh_quietly, name="weatherlake-view-refresh", daemon=True).start()
+            else:
+                return self.refresh()
+        return loaded
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 - a background refresh must never die loudly; refresh logs
+            log.exception("view refresh failed")
+        finally:
+            self._refreshing = False
+
+    def refresh(self) -> Loaded:
+        """Check the lake now; return the (possibly unchanged) data."""
+        with self._refresh_lock:
+            old = self._loaded
+            try:
+                loaded = self._load(old)
+            except Exception as error:  # noqa: BLE001 - any lake failure: keep serving what we have
+                message = f"{type(error).__name__}: {error}"
+                log.warning("cannot read the lake at %s: %s", self.lake.url, message)
+                if old is None:
+                    loaded = Loaded(0, {v: ViewData(v, None, [], {}, time.time()) for v in VIEWS}, None, None, {},
+                                    time.time(), self.lake.url, lake_error=message)
+                else:
+                    old.lake_error, old.checked_at = message, time.time()
+                    loaded = old
+            self._loaded = loaded
+            self._checked = self._clock()
+            return loaded
+
+    def _load(self, old: Loaded | None) -> Loaded:
+        lake = self.lake
+        changed = old is None
+        views = {}
+        for view in VIEWS:
+            pointer = read_pointer(lake, view)
+            previous = old.views.get(view) if old else None
+            if previous is not None and _same_run(previous.pointer, pointer):
+                views[view] = previous
+            else:
+                started = time.monotonic()
+                views[view] = ViewData.load(lake, view, pointer)
+                changed = True
+                if pointer:
+                    log.info("loaded %s run %s: %d rows (%.2f s)", view, pointer.get("run_id"),
+                             len(views[view].rows), time.monotonic() - started)
+        data = lake.read_atomic(SNAPSHOT_PATH)
+        snapshot, seen_at = (old.snapshot, old.snapshot_seen_at) if old else (None, None)
+        if data != self._snapshot_bytes:
+            snapshot = orjson.loads(data) if data else None
+            seen_at = time.time() if data else None
+            self._snapshot_bytes = data
+            changed = True
+        sink_offsets = self._sink_offsets(lake)
+        if old is not None and sink_offsets != old.sink_offsets:
+            changed = True
+        if not changed:
+            old.lake_error, old.checked_at = None, time.time()
+            return old
+        version = (old.version + 1) if old else 1
+        return Loaded(version, views, snapshot, seen_at, sink_offsets, time.time(), lake.url)
+
+    def _sink_offsets(self, lake: Lake) -> dict[int, int]:
+        """What the lake sink has committed per partition (its write-ahead state files)."""
+        offsets = {}
+        prefix = f"{self.topic}+"
+        for name in lake.list(SINK_STATE_DIR):
+            if not (name.startswith(prefix) and name.endswith(".json")):
+                continue
+            partition = name[len(prefix) : -len(".json")]
+            if not partition.isdigit():
+                continue
+            data = lake.read_atomic(join(SINK_STATE_DIR, name))
+            if data:
+                offsets[int(partition)] = int(orjson.loads(data)["next_offset"])
+        return offsets
+
+    def close(self) -> None:
+        if self._lake is not None:
+            self._lake.close()
