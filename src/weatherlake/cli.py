@@ -79,7 +79,7 @@ def broker(settings: Settings, port: int | None) -> None:
     from weatherlake.ingest.broker import EmbeddedBroker
 
     if not settings.embedded_broker:
-        created = kafka.ensure_topics(settings, give_up_after=settings.kafka_connect_timeout_seconds)
+        created = kafka.ensure_topics(settings)
         click.echo(f"Using the Kafka at {settings.bootstrap_servers}; topics ready ({len(created)} created).", err=True)
         return
     if port:
@@ -124,7 +124,7 @@ def consume(settings: Settings) -> None:
 
     stop = logs.stop_event()
     sink = LakeSink(settings, open_lake(settings))
-    sink.run(stop, connect_timeout=settings.kafka_connect_timeout_seconds)
+    sink.run(stop)
     click.echo(f"Sink stopped: {sink.committed_records} records committed, {sink.dead_lettered} dead-lettered.", err=True)
 
 

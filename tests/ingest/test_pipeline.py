@@ -356,3 +356,42 @@ def test_the_sink_writes_hdfs_through_webhdfs_and_rides_out_safe_mode(broker, ma
         assert lake_keys(lake) == expected_keys(300)
         assert not namenode.internal_errors
     assert (tmp_path / "hdfs" / "weather_data" / "raw").is_dir()
+
+
+@pytest.mark.slow
+def test_two_sinks_in_one_group_through_kills_and_rebalances(broker, make_settings, tmp_path):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    lake = open_lake(settings)
+    count, chunks = 6000, 120
+    env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
+    feeder = threading.Thread(
+        target=lambda: [(publish(settings, count // chunks, start=c * (count // chunks)), time.sleep(0.25))
+                        for c in range(chunks)],
+        daemon=True,
+    )
+    feeder.start()
+    log_path = tmp_path / "sinks.log"
+    first, second = start_cli(env, "consume", log_path=log_path), start_cli(env, "consume", log_path=log_path)
+    processes = [first, second]
+    try:
+        wait_for(lambda: len(committed(lake)) > 500, 60, "both sinks to start committing")
+        first.send_signal(signal.SIGKILL)  # its partitions move to the survivor: a rebalance
+        first.wait()
+        before = len(committed(lake))
+        wait_for(lambda: len(committed(lake)) > before + 300, 60, "the survivor to take over")
+        third = start_cli(env, "consume", log_path=log_path)  # joins: another rebalance
+        processes.append(third)
+        time.sleep(4)
+        second.send_signal(signal.SIGTERM)  # leaves cleanly while the third is joining
+        assert second.wait(60) == 0
+        feeder.join(120)
+        wait_for(lambda: len(committed(lake)) >= count, 120, f"all {count} records")
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(60) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert lake_keys(lake) == expected_keys(count)

@@ -56,8 +56,13 @@ def with_retries(what: str, attempt: Callable[[], T], *, give_up_after: float, f
             delay = min(delay * 2, 10.0)
 
 
-def connect(settings: Settings, factory: Callable[..., T], what: str, give_up_after: float, **config) -> T:
-    """Build a client, retrying while the broker is unreachable (KafkaTimeoutError)."""
+def connect(settings: Settings, factory: Callable[..., T], what: str, give_up_after: float | None, **config) -> T:
+    """Build a client, retrying while the broker is unreachable (KafkaTimeoutError).
+
+    Gives up after ``give_up_after`` seconds (default: KAFKA_CONNECT_TIMEOUT_SECONDS).
+    """
+    if give_up_after is None:
+        give_up_after = settings.kafka_connect_timeout_seconds
     servers = settings.bootstrap_servers
     # Short attempts, so an absent broker is reported within seconds and retried.
     config.setdefault("bootstrap_timeout_ms", 5000)
@@ -68,16 +73,16 @@ def connect(settings: Settings, factory: Callable[..., T], what: str, give_up_af
     )
 
 
-def producer(settings: Settings, give_up_after: float = 60.0, **overrides) -> KafkaProducer:
+def producer(settings: Settings, give_up_after: float | None = None, **overrides) -> KafkaProducer:
     return connect(settings, KafkaProducer, "producer", give_up_after, **{**PRODUCER_DEFAULTS, **overrides})
 
 
-def consumer(settings: Settings, group_id: str | None, give_up_after: float = 60.0, **overrides) -> KafkaConsumer:
+def consumer(settings: Settings, group_id: str | None, give_up_after: float | None = None, **overrides) -> KafkaConsumer:
     config = {**CONSUMER_DEFAULTS, "group_id": group_id, **overrides}
     return connect(settings, KafkaConsumer, "consumer", give_up_after, **config)
 
 
-def ensure_topics(settings: Settings, give_up_after: float = 60.0) -> list[str]:
+def ensure_topics(settings: Settings, give_up_after: float | None = None) -> list[str]:
     """Create the observation and dead-letter topics when missing; return the ones created."""
     admin = connect(settings, KafkaAdminClient, "admin client", give_up_after)
     try:

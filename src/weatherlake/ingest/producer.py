@@ -48,7 +48,7 @@ class ObservationPublisher:
     @property
     def client(self):
         if self._client is None:
-            self._client = kafka.producer(self.settings, give_up_after=self.settings.kafka_connect_timeout_seconds)
+            self._client = kafka.producer(self.settings)
         return self._client
 
     def publish(self, candidates: Iterable[dict | RawLine]) -> PublishStats:

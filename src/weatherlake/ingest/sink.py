@@ -266,7 +266,8 @@ class LakeSink:
         for tp in revoked:
             writer = self.writers.pop(tp, None)
             if writer and writer.batch.last is not None:
-                log.info("%s revoked; its %d uncommitted records will be re-read by the next owner", tp, writer.batch.count)
+                log.info("%s[%d] revoked; its %d uncommitted records will be re-read by the next owner",
+                         tp.topic, tp.partition, writer.batch.count)
 
     def on_partitions_assigned(self, assigned) -> None:
         for tp in assigned:
@@ -296,11 +297,11 @@ class LakeSink:
                 delay = min(delay * 2, 30.0)
 
     # -- main loop --------------------------------------------------------------------
-    def run(self, stop: threading.Event, connect_timeout: float = 300.0) -> None:
+    def run(self, stop: threading.Event) -> None:
         settings = self.settings
         self._stop = stop
-        self.consumer = kafka.consumer(settings, self.group_id, give_up_after=connect_timeout, **self.consumer_overrides)
-        self.dlq = kafka.producer(settings, give_up_after=connect_timeout)
+        self.consumer = kafka.consumer(settings, self.group_id, **self.consumer_overrides)
+        self.dlq = kafka.producer(settings)
         try:
             self.consumer.subscribe([settings.kafka_topic], listener=_Listener(self))
             log.info("sink consuming %s into %s as group %s", settings.kafka_topic, self.lake.url, self.group_id)

@@ -1,0 +1,120 @@
+"""Plotly figures for the dashboard, built with the ``plotly`` package from merged rows.
+
+Each builder takes plain rows and returns the figure as JSON-ready data
+(``{"data": [...traces], "layout": {...}}``), which the page hands to ``Plotly.react``.
+Text from the data (city names) is HTML-escaped before it reaches Plotly, whose labels
+understand a few tags: a city name is always shown as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SEVERITY_COLOURS = {"moderate": "#f2a900", "severe": "#e4572e", "extreme": "#a1001a"}
+
+
+def _x(timestamp: str) -> str:
+    """A UTC timestamp as Plotly reads dates: ``2026-11-20 20:00:00`` (the axis says UTC)."""
+    return timestamp[:19].replace("T", " ")
+
+
+def _layout(title: str, y_title: str, cutoff: str | None) -> dict:
+    layout = {
+        "title": {"text": title, "x": 0.01, "font": {"size": 15}},
+        "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
+        "height": 320,
+        "legend": {"orientation": "h", "y": -0.2},
+        "hovermode": "x unified",
+        "template": "plotly_white",
+        "yaxis": {"title": {"text": y_title}},
+        "xaxis": {"title": {"text": "UTC"}},
+        "uirevision": "keep",  # the page keeps the user's zoom across refreshes
+    }
+    if cutoff:
+        layout["shapes"] = [_cutoff_line(cutoff)]
+        layout["annotations"] = [_cutoff_label(cutoff)]
+    return layout
+
+
+def _cutoff_line(cutoff: str, yref: str = "paper") -> dict:
+    return {"type": "line", "xref": "x", "yref": yref, "x0": _x(cutoff), "x1": _x(cutoff), "y0": 0, "y1": 1,
+            "line": {"dash": "dot", "width": 1, "color": "#888"}}
+
+
+def _cutoff_label(cutoff: str) -> dict:
+    return {"x": _x(cutoff), "y": 1, "xref": "x", "yref": "paper", "text": "batch | live", "showarrow": False,
+            "font": {"size": 10, "color": "#666"}, "yanchor": "bottom"}
+
+
+def _by_city(rows: list[dict]) -> dict[str, list[dict]]:
+    series: dict[str, list[dict]] = {}
+    for row in rows:
+        series.setdefault(row["city_id"], []).append(row)
+    return series
+
+
+def _label(row: dict) -> str:
+    return html.escape(row.get("city") or row["city_id"])
+
+
+def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
+    return go.Scatter(
+        x=[_x(row["hour"]) for row in rows],
+        y=[row.get(field) for row in rows],
+        name=_label(rows[0]),
+        mode="lines+markers",
+        marker={"size": 4},
+        line={"color": COLOURS[index % len(COLOURS)], "width": 2},
+        **extra,
+    )
+
+
+def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None) -> dict:
+    """Hourly average temperature per city, with the temperature anomalies as markers."""
+    figure = go.Figure(layout=_layout("Temperature (hourly average)", "°C", cutoff))
+    for i, series in enumerate(_by_city(rows).values()):
+        figure.add_trace(_line(series, "avg_temperature", i, legendgroup=series[0]["city_id"]))
+    marks = [a for a in anomalies if a.get("metric") == "temperature"]
+    if marks:
+        figure.add_trace(
+            go.Scatter(
+                x=[_x(a["timestamp"]) for a in marks],
+                y=[a["value"] for a in marks],
+                name="anomalies",
+                mode="markers",
+                marker={"symbol": "x", "size": 10, "color": [SEVERITY_COLOURS.get(a["severity"], "#000") for a in marks]},
+                text=[f"{_label(a)}: {a['severity']} (score {a['score']}, {a.get('source', '')})" for a in marks],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    return figure.to_plotly_json()
+
+
+def humidity_figure(rows: list[dict], cutoff: str | None) -> dict:
+    """Hourly average relative humidity per city."""
+    figure = go.Figure(layout=_layout("Humidity (hourly average)", "%", cutoff))
+    for i, series in enumerate(_by_city(rows).values()):
+        figure.add_trace(_line(series, "avg_humidity", i))
+    return figure.to_plotly_json()
+
+
+def pressure_wind_figure(rows: list[dict], cutoff: str | None) -> dict:
+    """Sea-level pressure (top) and wind speed (bottom) per city, on one time axis."""
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for i, series in enumerate(_by_city(rows).values()):
+        group = series[0]["city_id"]
+        figure.add_trace(_line(series, "avg_pressure", i, legendgroup=group), row=1, col=1)
+        figure.add_trace(_line(series, "avg_wind_speed", i, legendgroup=group, showlegend=False), row=2, col=1)
+    layout = _layout("Pressure and wind (hourly average)", "hPa", cutoff)
+    layout["height"] = 420
+    layout.pop("yaxis")
+    if cutoff:
+        layout["shapes"] = [_cutoff_line(cutoff)]
+    figure.update_layout(**layout)
+    figure.update_yaxes(title_text="hPa", row=1, col=1)
+    figure.update_yaxes(title_text="m/s", row=2, col=1)
+    return figure.to_plotly_json()
