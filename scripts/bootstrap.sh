@@ -28,6 +28,18 @@ if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
   apt_install openjdk-17-jre-headless
 fi
 
+# The dashboard test drives Debian's Chromium headless (Playwright's own browser download
+# cannot work here); chromium-driver is there for Selenium users.
+if $with_test_tools && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+  apt_install chromium chromium-driver
+fi
+
+# Static checks of the Docker cluster (tests/deploy): Debian's docker-compose validates
+# docker-compose.yml without a Docker engine; shellcheck lints scripts/.
+if $with_test_tools && { ! command -v docker-compose >/dev/null || ! command -v shellcheck >/dev/null; }; then
+  apt_install docker-compose shellcheck
+fi
+
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   say "weatherlake needs Python 3.11 or newer ($python is $("$python" --version 2>&1))"

@@ -161,12 +161,24 @@ def cities(settings: Settings) -> None:
 @cli.command()
 @click.option("--demo", is_flag=True, help="Backfill a week of history first so every view has data at once.")
 @click.option("--duration", type=Duration(), help="Stop by itself after this long (default: until Ctrl-C).")
+@click.option("--local-spark", is_flag=True,
+              help="Run the analytics in local mode (SPARK_MASTER) instead of a standalone master and worker.")
+@click.option("--analytics-every", type=Duration(), default="5m", show_default=True,
+              help="How often the scheduler recomputes the batch views.")
 @click.pass_obj
-def up(settings: Settings, demo: bool, duration: timedelta | None) -> None:
-    """Run the whole pipeline on this machine: broker, producer and sink into the local lake."""
+def up(settings: Settings, demo: bool, duration: timedelta | None, local_spark: bool,
+       analytics_every: timedelta) -> None:
+    """Run the whole pipeline on this machine, each component a supervised process.
+
+    The embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), a Spark standalone
+    master and worker (Spark UI on 8080), the producer, the sink, the speed layer, the
+    web server and the analytics scheduler, all on the configured lake. Logs are
+    prefixed per component; Ctrl-C stops everything.
+    """
     from weatherlake.up import run_pipeline
 
-    run_pipeline(settings, demo=demo, duration=duration, stop=logs.stop_event())
+    run_pipeline(settings, demo=demo, duration=duration, stop=logs.stop_event(),
+                 standalone_spark=not local_spark, analytics_every=analytics_every)
 
 
 def _add_optional_commands() -> None:

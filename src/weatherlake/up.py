@@ -1,13 +1,15 @@
 """``weatherlake up``: the whole pipeline on one machine, as supervised child processes.
 
-Each component is the same ``weatherlake <command>`` a cluster runs as a service; here
-they are children of one process, their log lines prefixed with the component's name.
-Ctrl-C (or SIGTERM) stops them in reverse order of start, so the producer flushes
-before the sink commits, and the sink commits before the broker goes away.
+Each component is the same command a cluster runs as a service (``weatherlake <command>``,
+Spark's own master and worker); here they are children of one process, their log lines
+prefixed with the component's name. Ctrl-C (or SIGTERM) stops them in reverse order of
+start, so the producer flushes before the sink commits, and the sink commits before the
+broker goes away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from weatherlake.config import Settings
 from weatherlake.errors import WeatherlakeError
@@ -30,18 +33,22 @@ log = logging.getLogger(__name__)
 class Supervisor:
     """Starts child processes, prefixes their output, and stops every one of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        command = [sys.executable, "-m", "weatherlake", *args]
+        """Start ``weatherlake <args>`` as the component ``name``."""
+        return self.start_command(name, [sys.executable, "-m", "weatherlake", *args])
+
+    def start_command(self, name: str, command: list[str]) -> subprocess.Popen:
         child = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+            env=self.env, start_new_session=True,
         )
         threading.Thread(target=self._relay, args=(name, child), daemon=True).start()
         self.children.append((name, child))
-        log.info("started %s (pid %d): weatherlake %s", name, child.pid, " ".join(args))
+        log.info("started %s (pid %d): %s", name, child.pid, " ".join(command[2:] if command[0] == sys.executable else command))
         return child
 
     @staticmethod
@@ -55,16 +62,24 @@ class Supervisor:
         return [(name, child.returncode) for name, child in self.children if child.poll() is not None]
 
     def stop_all(self, timeout: float = 30.0) -> None:
+        """SIGTERM each child's process group, newest first; SIGKILL what outlives ``timeout``."""
         for name, child in reversed(self.children):
             if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+                _signal_group(child.pid, signal.SIGTERM)
                 try:
                     child.wait(timeout)
                 except subprocess.TimeoutExpired:
                     log.warning("%s did not stop within %.0f s; killing it", name, timeout)
-                    os.killpg(child.pid, signal.SIGKILL)
+                    _signal_group(child.pid, signal.SIGKILL)
                     child.wait()
+            # Whatever the child started and left behind (executors, workers) goes too.
+            _signal_group(child.pid, signal.SIGKILL)
             log.info("%s stopped (exit code %s)", name, child.returncode)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
 
 
 class LakeCounter:
@@ -89,19 +104,41 @@ class LakeCounter:
         return dates, files, records
 
 
-def run_pipeline(settings: Settings, *, demo: bool, duration: timedelta | None, stop: threading.Event) -> None:
+SPARK_MASTER_PORT = 7077
+SPARK_MASTER_UI_PORT = 8080
+SPARK_WORKER_UI_PORT = 8081
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    demo: bool,
+    duration: timedelta | None,
+    stop: threading.Event,
+    standalone_spark: bool = True,
+    analytics_every: timedelta = timedelta(minutes=5),
+) -> None:
+    """Start every component, report what lands, stop them all on ``stop`` or after ``duration``."""
     lake = open_lake(settings)
-    supervisor = Supervisor()
+    children_env = {}
+    if standalone_spark:
+        children_env["SPARK_MASTER"] = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
+    supervisor = Supervisor(children_env)
     counter = LakeCounter(lake)
     deadline = time.monotonic() + duration.total_seconds() if duration else None
     try:
         if settings.embedded_broker:
             supervisor.start("broker", "broker")
-            _wait_for_port(settings.embedded_kafka_port, supervisor)
+            _wait_for_port(settings.embedded_kafka_port, supervisor, "the embedded broker")
+        if standalone_spark:
+            _start_spark(supervisor)
         supervisor.start("sink", "consume")
-        producer_args = ["produce", *(["--backfill", "7d"] if demo else [])]
-        supervisor.start("producer", *producer_args)
-        log.info("pipeline running: Kafka %s -> lake %s (Ctrl-C stops it)", settings.bootstrap_servers, lake.url)
+        supervisor.start("producer", "produce", *(["--backfill", "7d"] if demo else []))
+        supervisor.start("speed", "speed")
+        supervisor.start("web", "serve")
+        minutes = max(1, int(analytics_every.total_seconds() // 60))
+        supervisor.start("scheduler", "scheduler", "--every", f"{minutes}m")
+        _announce(settings, lake, standalone_spark)
         last_report = None
         while not stop.wait(2.0):
             if deadline and time.monotonic() > deadline:
@@ -120,9 +157,37 @@ def run_pipeline(settings: Settings, *, demo: bool, duration: timedelta | None, 
         print(f"Lake {lake.url}: {records:,} records in {files} files across {dates} dates.", flush=True)
 
 
-def _wait_for_port(port: int, supervisor: Supervisor, timeout: float = 30.0) -> None:
+def _start_spark(supervisor: Supervisor) -> None:
+    """A standalone Spark master and worker from the virtualenv's pyspark (the cluster's Spark)."""
+    from weatherlake.batch.submit import bundled_spark_submit
+
+    spark_class = str(Path(bundled_spark_submit()).with_name("spark-class"))
+    supervisor.start_command("spark-mst", [
+        spark_class, "org.apache.spark.deploy.master.Master",
+        "--host", "127.0.0.1", "--port", str(SPARK_MASTER_PORT), "--webui-port", str(SPARK_MASTER_UI_PORT),
+    ])
+    _wait_for_port(SPARK_MASTER_PORT, supervisor, "the Spark master")
+    supervisor.start_command("spark-wkr", [
+        spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{SPARK_MASTER_PORT}",
+        "--host", "127.0.0.1", "--webui-port", str(SPARK_WORKER_UI_PORT),
+        "--cores", str(os.cpu_count() or 2), "--memory", "2g",
+    ])
+
+
+def _announce(settings: Settings, lake: Lake, standalone_spark: bool) -> None:
+    lines = [
+        f"dashboard and API  http://127.0.0.1:{settings.web_port}/",
+        f"Kafka              {settings.bootstrap_servers}",
+        f"lake               {lake.url}",
+    ]
+    if standalone_spark:
+        lines.append(f"Spark master UI    http://127.0.0.1:{SPARK_MASTER_UI_PORT}/")
+    log.info("weatherlake is up (Ctrl-C stops everything):\n  %s", "\n  ".join(lines))
+
+
+def _wait_for_port(port: int, supervisor: Supervisor, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not port_open("127.0.0.1", port):
         if supervisor.exited() or time.monotonic() > deadline:
-            raise WeatherlakeError(f"the embedded broker did not come up on 127.0.0.1:{port}")
+            raise WeatherlakeError(f"{what} did not come up on 127.0.0.1:{port}")
         time.sleep(0.1)

@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import METRICS, iso_utc
-from weatherlake.batch.hourly_trends import hour_index
+from weatherlake.batch.extract import METRICS, iso_utc, with_hour_index
 
 METHOD = "seasonal_mad_local_context"
 GLOBAL_METHOD = "global_3sigma"
@@ -112,6 +111,61 @@ def _excess(dev: Column, before: Column, after: Column) -> Column:
     return F.when(before.isNull() | after.isNull(), F.lit(None)).when(gap_before * gap_after > 0, smaller).otherwise(0.0)
 
 
+def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRICS) -> DataFrame:
+    """Per (city_id, hour_of_day): ``m__seasonal`` (exact median) and ``m__mad`` for each metric."""
+    obs = observations.select("city_id", F.hour("ts").alias("hour_of_day"), *metrics)
+    medians = obs.groupBy("city_id", "hour_of_day").agg(*[F.median(m).alias(f"{m}__seasonal") for m in metrics])
+    mads = (
+        obs.join(F.broadcast(medians), ["city_id", "hour_of_day"])
+        .groupBy("city_id", "hour_of_day")
+        .agg(*[F.median(F.abs(F.col(m) - F.col(f"{m}__seasonal"))).alias(f"{m}__mad") for m in metrics])
+    )
+    return medians.join(mads, ["city_id", "hour_of_day"])
+
+
+def local_context(observations: DataFrame, seasonal: DataFrame, params: AnomalyParams) -> DataFrame:
+    """Per (city_id, hour_index) with data: the seasonal baseline, and per metric the median
+    hourly deviation in the hours before (``m__before``) and after (``m__after``), and the
+    city's scale of ordinary hour-to-hour change (``m__scale``)."""
+    metrics, reach = params.metrics, params.context_hours
+    hourly = (
+        observations.groupBy("city_id", "hour_index")
+        .agg(*[F.avg(m).alias(f"{m}__hour") for m in metrics])
+        .withColumn("hour_of_day", F.pmod("hour_index", 24).cast("int"))
+        .join(F.broadcast(seasonal), ["city_id", "hour_of_day"])
+        .select(
+            "city_id",
+            "hour_index",
+            *[c for m in metrics for c in (f"{m}__seasonal", f"{m}__mad")],
+            *[(F.col(f"{m}__hour") - F.col(f"{m}__seasonal")).alias(f"{m}__hdev") for m in metrics],
+        )
+    )
+    timeline = Window.partitionBy("city_id").orderBy("hour_index")
+    hour = F.col("hour_index")
+
+    def neighbour(column: str, k: int) -> Column:
+        """The k-th hour with data before (k < 0: after), if it is within ``reach`` hours."""
+        offset_hour = F.lag("hour_index", k).over(timeline) if k > 0 else F.lead("hour_index", -k).over(timeline)
+        value = F.lag(column, k).over(timeline) if k > 0 else F.lead(column, -k).over(timeline)
+        return F.when(F.abs(hour - offset_hour) <= reach, value)
+
+    sides = []
+    for m in metrics:
+        sides.append(_median_any([neighbour(f"{m}__hdev", k) for k in range(1, reach + 1)]).alias(f"{m}__before"))
+        sides.append(_median_any([neighbour(f"{m}__hdev", -k) for k in range(1, reach + 1)]).alias(f"{m}__after"))
+    context = hourly.select("*", *sides)
+    city = Window.partitionBy("city_id")
+    scales = []
+    for m in metrics:
+        hdev = F.col(f"{m}__hdev")
+        typical = (
+            F.median(F.abs(hdev - F.col(f"{m}__before"))).over(city)
+            + F.median(F.abs(hdev - F.col(f"{m}__after"))).over(city)
+        ) / 2
+        scales.append(F.greatest(F.lit(MAD_TO_SIGMA) * typical, F.lit(params.min_scale[m])).alias(f"{m}__scale"))
+    return context.select("*", *scales)
+
+
 def score(observations: DataFrame, params: AnomalyParams = AnomalyParams()) -> DataFrame:
     """Pure transform: every observation with, per metric m, its ``m__score`` and parts.
 
@@ -119,57 +173,23 @@ def score(observations: DataFrame, params: AnomalyParams = AnomalyParams()) -> D
     ``m__excess``, ``m__scale``, ``m__score`` (null where there is no context).
     """
     metrics = params.metrics
-    base = observations.select(
-        "city_id", "city", "ts", F.hour("ts").alias("_hod"), hour_index().alias("_hour"), *metrics
+    obs = with_hour_index(observations).select(
+        "city_id", "city", "ts", "hour_index", F.hour("ts").alias("hour_of_day"), *metrics
     )
-    # 1. Seasonal baseline: exact median and MAD per (city, hour of day). Small tables,
-    # broadcast back, so the big side is never shuffled.
-    medians = base.groupBy("city_id", "_hod").agg(*[F.median(m).alias(f"{m}__seasonal") for m in metrics])
-    with_dev = base.join(F.broadcast(medians), ["city_id", "_hod"]).select(
-        "*", *[(F.col(m) - F.col(f"{m}__seasonal")).alias(f"{m}__dev") for m in metrics]
-    )
-    mads = with_dev.groupBy("city_id", "_hod").agg(
-        *[F.median(F.abs(f"{m}__dev")).alias(f"{m}__mad") for m in metrics]
-    )
-    seasonal = with_dev.join(F.broadcast(mads), ["city_id", "_hod"])
-
-    # 2. Local context: hourly mean deviation k hours before and after, per side a median.
-    timeline = Window.partitionBy("city_id").orderBy("_hour")
-    k_hours = range(1, params.context_hours + 1)
-    context = []
+    context = local_context(obs, seasonal_baseline(obs, metrics), params)
+    # Both sides are partitioned by city and sorted by (city, hour): a merge, no shuffle.
+    joined = obs.join(context, ["city_id", "hour_index"])
+    columns = []
     for m in metrics:
-        dev = F.col(f"{m}__dev")
-        before = _median_any([F.avg(dev).over(timeline.rangeBetween(-k, -k)) for k in k_hours])
-        after = _median_any([F.avg(dev).over(timeline.rangeBetween(k, k)) for k in k_hours])
-        context += [(dev - before).alias(f"{m}__gap_before"), (dev - after).alias(f"{m}__gap_after")]
-        context.append(_excess(dev, before, after).alias(f"{m}__excess"))
-    local = seasonal.select("*", *context)
-
-    # 3. Scale of ordinary hour-to-hour change per city, from the one-sided gaps.
-    city = Window.partitionBy("city_id")
-    scored = local.select(
-        "*",
-        *[
-            F.greatest(
-                F.lit(MAD_TO_SIGMA)
-                * (F.median(F.abs(f"{m}__gap_before")).over(city) + F.median(F.abs(f"{m}__gap_after")).over(city))
-                / 2,
-                F.lit(params.min_scale[m]),
-            ).alias(f"{m}__scale")
-            for m in metrics
-        ],
-    )
-    return scored.select(
-        "*",
-        *[(F.col(f"{m}__excess") / F.col(f"{m}__scale")).alias(f"{m}__score") for m in metrics],
-        *[
-            (
-                F.col(f"{m}__dev")
-                / F.greatest(F.lit(MAD_TO_SIGMA) * F.col(f"{m}__mad"), F.lit(params.min_scale[m]))
-            ).alias(f"{m}__seasonal_score")
-            for m in metrics
-        ],
-    )
+        dev = F.col(m) - F.col(f"{m}__seasonal")
+        excess = _excess(dev, F.col(f"{m}__before"), F.col(f"{m}__after"))
+        seasonal_scale = F.greatest(F.lit(MAD_TO_SIGMA) * F.col(f"{m}__mad"), F.lit(params.min_scale[m]))
+        columns += [
+            excess.alias(f"{m}__excess"),
+            (excess / F.col(f"{m}__scale")).alias(f"{m}__score"),
+            (dev / seasonal_scale).alias(f"{m}__seasonal_score"),
+        ]
+    return joined.select("*", *columns)
 
 
 def severity(abs_score: Column, params: AnomalyParams) -> Column:
@@ -205,7 +225,7 @@ def transform(observations: DataFrame, params: AnomalyParams = AnomalyParams()) 
         "city_id",
         "city",
         "ts",
-        "_hod",
+        "hour_of_day",
         F.explode(
             F.filter(F.array(*candidates), lambda a: F.abs(a["score"]) >= params.threshold)
         ).alias("a"),
@@ -225,7 +245,7 @@ def transform(observations: DataFrame, params: AnomalyParams = AnomalyParams()) 
         F.round(a["seasonal_baseline"], 3).alias("seasonal_baseline"),
         F.round(a["seasonal_score"], 2).alias("seasonal_score"),
         F.round(a["local_scale"], 3).alias("local_scale"),
-        F.col("_hod").alias("hour_of_day"),
+        "hour_of_day",
     )
 
 

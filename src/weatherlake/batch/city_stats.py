@@ -9,7 +9,9 @@ Rows (design.md "Batch views"): ``city_id``, ``city``, ``record_count``,
 have neither (Spark's JSON writer leaves null fields out).
 
 Averages, sums and deviations are rounded to :data:`DECIMALS` places, so that the order
-in which Spark adds partial sums can never change a published number.
+in which Spark adds partial sums does not change a published number. The standard
+deviation comes from sums of squares (exact enough for temperatures: their squares
+are far from losing precision in a double).
 """
 
 from __future__ import annotations
@@ -45,55 +47,77 @@ def _r(column: Column) -> Column:
     return F.round(column, DECIMALS)
 
 
-def _aggregates() -> list[Column]:
-    return [
-        F.count(F.lit(1)).alias("record_count"),
-        _r(F.avg("temperature")).alias("avg_temperature"),
-        F.min("temperature").alias("min_temperature"),
-        F.max("temperature").alias("max_temperature"),
-        _r(F.stddev_samp("temperature")).alias("stddev_temperature"),
-        _r(F.avg("humidity")).alias("avg_humidity"),
-        _r(F.avg("wind_speed")).alias("avg_wind_speed"),
-        _r(F.sum("rainfall")).alias("total_rainfall"),
-        _r(F.avg("pressure")).alias("avg_pressure"),
-        F.min("ts").alias("_first"),
-        F.max("ts").alias("_last"),
-    ]
+def _day_partials(observations: DataFrame) -> DataFrame:
+    """Per city and UTC day: counts, sums, sums of squares, extremes (one pass, hash aggregate)."""
+    return observations.groupBy("city_id", "city", F.to_date("ts").alias("day")).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum("temperature").alias("sum_t"),
+        F.sum(F.col("temperature") * F.col("temperature")).alias("sumsq_t"),
+        F.min("temperature").alias("min_t"),
+        F.max("temperature").alias("max_t"),
+        F.sum("humidity").alias("sum_h"),
+        F.sum("wind_speed").alias("sum_w"),
+        F.sum("pressure").alias("sum_p"),
+        F.sum("rainfall").alias("sum_r"),
+        F.min("ts").alias("first"),
+        F.max("ts").alias("last"),
+    )
 
 
-def period_start(period: str) -> Column:
-    """The first UTC day of the observation's day, ISO week (Monday) or month."""
+def _combine(partials: DataFrame, keys: list) -> DataFrame:
+    """Merge partial aggregates over ``keys`` and finish them into the view's figures."""
+    merged = partials.groupBy(*keys).agg(
+        *[F.sum(c).alias(c) for c in ("n", "sum_t", "sumsq_t", "sum_h", "sum_w", "sum_p", "sum_r")],
+        F.min("min_t").alias("min_t"),
+        F.max("max_t").alias("max_t"),
+        F.min("first").alias("first"),
+        F.max("last").alias("last"),
+    )
+    n = F.col("n")
+    # Sample variance from the sums; clamped at 0 against rounding when all values are equal.
+    variance = F.greatest((F.col("sumsq_t") - F.col("sum_t") * F.col("sum_t") / n) / (n - 1), F.lit(0.0))
+    return merged.select(
+        *keys,
+        n.alias("record_count"),
+        _r(F.col("sum_t") / n).alias("avg_temperature"),
+        F.col("min_t").alias("min_temperature"),
+        F.col("max_t").alias("max_temperature"),
+        _r(F.when(n > 1, F.sqrt(variance))).alias("stddev_temperature"),
+        _r(F.col("sum_h") / n).alias("avg_humidity"),
+        _r(F.col("sum_w") / n).alias("avg_wind_speed"),
+        _r(F.col("sum_r")).alias("total_rainfall"),
+        _r(F.col("sum_p") / n).alias("avg_pressure"),
+        iso_utc("first").alias("first_timestamp"),
+        iso_utc("last").alias("last_timestamp"),
+    )
+
+
+def period_start(period: str, day: str = "day") -> Column:
+    """The first UTC day of the day's day, ISO week (Monday) or month."""
     if period == "day":
-        return F.to_date("ts")
+        return F.col(day)
     if period == "week":
-        return F.to_date(F.date_trunc("week", "ts"))
+        return F.to_date(F.date_trunc("week", F.col(day)))
     if period == "month":
-        return F.trunc(F.to_date("ts"), "month")
+        return F.trunc(F.col(day), "month")
     raise ValueError(f"unknown period {period!r}")
 
 
 def transform(observations: DataFrame, periods: tuple[str, ...] = PERIODS) -> DataFrame:
-    """Pure transform: clean observations -> city_stats rows (whole window + each period)."""
-    whole = (
-        observations.groupBy("city_id", "city")
-        .agg(*_aggregates())
-        .withColumn("period", F.lit(None).cast("string"))
-        .withColumn("period_start", F.lit(None).cast("date"))
+    """Pure transform: clean observations -> city_stats rows (whole window + each period).
+
+    One pass over the observations builds per-day partial sums; weeks, months and the
+    whole window are merged from those few rows.
+    """
+    days = _day_partials(observations)
+    rows = _combine(days, ["city_id", "city"]).select(
+        *COLUMNS[:13], F.lit(None).cast("string").alias("period"), F.lit(None).cast("string").alias("period_start")
     )
-    parts = [whole]
     for period in periods:
-        parts.append(
-            observations.groupBy("city_id", "city", period_start(period).alias("period_start"))
-            .agg(*_aggregates())
-            .withColumn("period", F.lit(period))
+        part = _combine(days.withColumn("period_start", period_start(period)), ["city_id", "city", "period_start"])
+        rows = rows.unionByName(
+            part.select(
+                *COLUMNS[:13], F.lit(period).alias("period"), F.date_format("period_start", "yyyy-MM-dd").alias("period_start")
+            )
         )
-    rows = parts[0]
-    for part in parts[1:]:
-        rows = rows.unionByName(part)
-    return rows.select(
-        *COLUMNS[:11],
-        iso_utc("_first").alias("first_timestamp"),
-        iso_utc("_last").alias("last_timestamp"),
-        "period",
-        F.date_format("period_start", "yyyy-MM-dd").alias("period_start"),
-    )
+    return rows

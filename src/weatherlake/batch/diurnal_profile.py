@@ -2,8 +2,7 @@
 
 Rows: ``city_id``, ``city``, ``hour_of_day`` (0-23, UTC), ``record_count``,
 ``avg_temperature``, ``avg_humidity``, ``avg_wind_speed``, and also ``min_temperature``,
-``max_temperature``, ``avg_pressure``, ``total_rainfall`` and ``days`` (how many
-distinct days contributed).
+``max_temperature``, ``avg_pressure`` and ``total_rainfall``.
 """
 
 from __future__ import annotations
@@ -25,5 +24,4 @@ def transform(observations: DataFrame) -> DataFrame:
         F.max("temperature").alias("max_temperature"),
         F.round(F.avg("pressure"), DECIMALS).alias("avg_pressure"),
         F.round(F.sum("rainfall"), DECIMALS).alias("total_rainfall"),
-        F.count_distinct(F.to_date("ts")).alias("days"),
     )

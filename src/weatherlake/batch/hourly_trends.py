@@ -16,20 +16,18 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import iso_utc
+from weatherlake.batch.extract import iso_utc, with_hour_index
 
 DECIMALS = 4
 ROLLING_HOURS = 24
 
 
-def hour_index(ts: str = "ts"):
-    """Whole hours since the epoch: the key of a clock hour, and a plain number to range over."""
-    return F.floor(F.unix_seconds(F.col(ts)) / 3600).cast("long")
-
-
 def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> DataFrame:
     """Pure transform: clean observations -> hourly_trends rows."""
-    hourly = observations.groupBy("city_id", "city", hour_index().alias("_hour")).agg(
+    # Grouped by (city_id, hour_index) only, the order the cached input is sorted in, so
+    # the aggregation streams and its output is already in the window's order.
+    hourly = with_hour_index(observations).groupBy("city_id", "hour_index").agg(
+        F.max("city").alias("city"),
         F.count(F.lit(1)).alias("record_count"),
         F.avg("temperature").alias("avg_temperature"),
         F.min("temperature").alias("min_temperature"),
@@ -40,12 +38,12 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
         F.sum("rainfall").alias("total_rainfall"),
         F.sum("temperature").alias("_sum_temperature"),
     )
-    rolling = Window.partitionBy("city_id").orderBy("_hour").rangeBetween(-(rolling_hours - 1), 0)
+    rolling = Window.partitionBy("city_id").orderBy("hour_index").rangeBetween(-(rolling_hours - 1), 0)
     window_count = F.sum("record_count").over(rolling)
     return hourly.select(
         "city_id",
         "city",
-        iso_utc(F.timestamp_seconds(F.col("_hour") * 3600)).alias("hour"),
+        iso_utc(F.timestamp_seconds(F.col("hour_index") * 3600)).alias("hour"),
         "record_count",
         F.round("avg_temperature", DECIMALS).alias("avg_temperature"),
         "min_temperature",

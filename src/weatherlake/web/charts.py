@@ -18,7 +18,7 @@ SEVERITY_COLOURS = {"moderate": "#f2a900", "severe": "#e4572e", "extreme": "#a10
 
 
 def _x(timestamp: str) -> str:
-    """A UTC timestamp as Plotly reads dates: ``2026-11-20 20:00:00`` (the axis says UTC)."""
+    """A UTC timestamp as Plotly reads dates: ``2026-11-20 20:00:00`` (the title says UTC)."""
     return timestamp[:19].replace("T", " ")
 
 
@@ -28,10 +28,10 @@ def _layout(title: str, y_title: str, cutoff: str | None) -> dict:
         "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
         "height": 320,
         "legend": {"orientation": "h", "y": -0.2},
+        "showlegend": True,
         "hovermode": "x unified",
         "template": "plotly_white",
         "yaxis": {"title": {"text": y_title}},
-        "xaxis": {"title": {"text": "UTC"}},
         "uirevision": "keep",  # the page keeps the user's zoom across refreshes
     }
     if cutoff:
@@ -75,7 +75,7 @@ def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
 
 def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None) -> dict:
     """Hourly average temperature per city, with the temperature anomalies as markers."""
-    figure = go.Figure(layout=_layout("Temperature (hourly average)", "°C", cutoff))
+    figure = go.Figure(layout=_layout("Temperature, hourly average (UTC)", "°C", cutoff))
     for i, series in enumerate(_by_city(rows).values()):
         figure.add_trace(_line(series, "avg_temperature", i, legendgroup=series[0]["city_id"]))
     marks = [a for a in anomalies if a.get("metric") == "temperature"]
@@ -87,7 +87,7 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
                 name="anomalies",
                 mode="markers",
                 marker={"symbol": "x", "size": 10, "color": [SEVERITY_COLOURS.get(a["severity"], "#000") for a in marks]},
-                text=[f"{_label(a)}: {a['severity']} (score {a['score']}, {a.get('source', '')})" for a in marks],
+                text=[f"{_label(a)}: {a['severity']} (score {a['score']}, {a.get('layer', '')})" for a in marks],
                 hovertemplate="%{text}<extra></extra>",
             )
         )
@@ -96,7 +96,7 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
 
 def humidity_figure(rows: list[dict], cutoff: str | None) -> dict:
     """Hourly average relative humidity per city."""
-    figure = go.Figure(layout=_layout("Humidity (hourly average)", "%", cutoff))
+    figure = go.Figure(layout=_layout("Humidity, hourly average (UTC)", "%", cutoff))
     for i, series in enumerate(_by_city(rows).values()):
         figure.add_trace(_line(series, "avg_humidity", i))
     return figure.to_plotly_json()
@@ -109,7 +109,7 @@ def pressure_wind_figure(rows: list[dict], cutoff: str | None) -> dict:
         group = series[0]["city_id"]
         figure.add_trace(_line(series, "avg_pressure", i, legendgroup=group), row=1, col=1)
         figure.add_trace(_line(series, "avg_wind_speed", i, legendgroup=group, showlegend=False), row=2, col=1)
-    layout = _layout("Pressure and wind (hourly average)", "hPa", cutoff)
+    layout = _layout("Pressure and wind, hourly average (UTC)", "hPa", cutoff)
     layout["height"] = 420
     layout.pop("yaxis")
     if cutoff:

@@ -19,7 +19,7 @@ new cutoff then overlap the batch, so they are left out until it has caught up (
 hour of the cutoff briefly shows only the batch's part). The opposite case (the speed
 layer is ahead of the batch view this process loaded) leaves a short gap, never a double.
 
-Every merged row says where it came from in ``source``: ``batch``, ``speed`` or ``merged``.
+Every merged row says where it came from in ``layer``: ``batch``, ``speed`` or ``merged``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def speed_hour_row(city_id: str, city: str, agg: dict) -> dict:
         "avg_pressure": _r(agg["sum_pressure"] / n),
         "avg_wind_speed": _r(agg["sum_wind_speed"] / n),
         "total_rainfall": _r(agg["total_rainfall"]),
-        "source": "speed",
+        "layer": "speed",
     }
 
 
@@ -95,7 +95,7 @@ def combine_hour(batch_row: dict, speed_row: dict) -> dict:
         "avg_pressure": weighted("avg_pressure"),
         "avg_wind_speed": weighted("avg_wind_speed"),
         "total_rainfall": _r((batch_row.get("total_rainfall") or 0.0) + (speed_row.get("total_rainfall") or 0.0)),
-        "source": "merged",
+        "layer": "merged",
     }
 
 
@@ -116,7 +116,7 @@ def merge_hourly(
     series for every hour from the first one the speed layer touched (it is weighted by
     records, as the batch computes it).
     """
-    merged: dict[str, dict] = {row["hour"]: {**row, "source": "batch"} for row in batch_rows}
+    merged: dict[str, dict] = {row["hour"]: {**row, "layer": "batch"} for row in batch_rows}
     touched = []
     for agg in speed_hours_after(speed_hours, batch_cutoff, speed_cutoff):
         if not agg["record_count"]:
@@ -172,23 +172,34 @@ def _parts_of_batch_stats(row: dict) -> dict:
 
 
 def _parts_of_speed_hours(hours: Iterable[dict]) -> dict | None:
-    parts = None
+    n = 0
+    total = total_sq = humidity = wind = pressure = rain = 0.0
+    low = high = first = last = None
+    first_moment = last_moment = None
     for agg in hours:
-        if not agg["record_count"]:
+        count = agg["record_count"]
+        if not count:
             continue
-        piece = {
-            "n": agg["record_count"],
-            "sum_temperature": agg["sum_temperature"],
-            "sum_sq_temperature": agg["sum_sq_temperature"],
-            "min_temperature": agg["min_temperature"],
-            "max_temperature": agg["max_temperature"],
-            **{f"sum_{m}": agg[f"sum_{m}"] for m in _SUMMED},
-            "total_rainfall": agg["total_rainfall"],
-            "first_timestamp": agg["first_timestamp"],
-            "last_timestamp": agg["last_timestamp"],
-        }
-        parts = piece if parts is None else _add_parts(parts, piece)
-    return parts
+        n += count
+        total += agg["sum_temperature"]
+        total_sq += agg["sum_sq_temperature"]
+        humidity += agg["sum_humidity"]
+        wind += agg["sum_wind_speed"]
+        pressure += agg["sum_pressure"]
+        rain += agg["total_rainfall"]
+        low = agg["min_temperature"] if low is None else min(low, agg["min_temperature"])
+        high = agg["max_temperature"] if high is None else max(high, agg["max_temperature"])
+        moment = parse_time(agg["first_timestamp"])
+        if first_moment is None or moment < first_moment:
+            first_moment, first = moment, agg["first_timestamp"]
+        moment = parse_time(agg["last_timestamp"])
+        if last_moment is None or moment > last_moment:
+            last_moment, last = moment, agg["last_timestamp"]
+    if not n:
+        return None
+    return {"n": n, "sum_temperature": total, "sum_sq_temperature": total_sq, "min_temperature": low,
+            "max_temperature": high, "sum_humidity": humidity, "sum_wind_speed": wind, "sum_pressure": pressure,
+            "total_rainfall": rain, "first_timestamp": first, "last_timestamp": last}
 
 
 def _earliest(a: str | None, b: str | None, latest: bool = False) -> str | None:
@@ -234,11 +245,11 @@ def combine_stats(batch_row: dict | None, speed_hours: list[dict], *, city_id: s
     """A ``city_stats`` row (whole window or one period) plus the speed hours that fall in it."""
     live = _parts_of_speed_hours(speed_hours)
     if live is None:
-        return None if batch_row is None else {**batch_row, "source": "batch"}
+        return None if batch_row is None else {**batch_row, "layer": "batch"}
     if batch_row is None:
-        return {"city_id": city_id, "city": city, **_stats_row(live), "source": "speed"}
+        return {"city_id": city_id, "city": city, **_stats_row(live), "layer": "speed"}
     parts = _add_parts(_parts_of_batch_stats(batch_row), live)
-    return {**batch_row, **_stats_row(parts), "source": "merged"}
+    return {**batch_row, **_stats_row(parts), "layer": "merged"}
 
 
 def period_start(hour: str, period: str) -> str:
@@ -299,11 +310,11 @@ def merge_anomalies(
     batch_rows: list[dict], speed_rows: list[dict], batch_cutoff: str | None, speed_cutoff: str | None
 ) -> list[dict]:
     """Batch anomalies plus the speed layer's provisional ones after the cutoff, newest first."""
-    rows = [{**row, "source": "batch"} for row in batch_rows]
+    rows = [{**row, "layer": "batch"} for row in batch_rows]
     cutoff = parse_time(batch_cutoff) if batch_cutoff else None
     for row in speed_rows:
         if cutoff is None or parse_time(row["timestamp"]) > cutoff:
-            rows.append({**row, "source": "speed"})
+            rows.append({**row, "layer": "speed"})
     rows.sort(key=lambda row: parse_time(row["timestamp"]), reverse=True)
     return rows
 
@@ -311,7 +322,7 @@ def merge_anomalies(
 def current_conditions(latest: dict | None, last_batch_hour: dict | None) -> dict | None:
     """A city's current conditions: its latest live observation, else its newest batch hour."""
     if latest is not None:
-        return {**latest, "source": "speed"}
+        return {**latest, "layer": "speed"}
     if last_batch_hour is None:
         return None
     return {
@@ -323,5 +334,5 @@ def current_conditions(latest: dict | None, last_batch_hour: dict | None) -> dic
         "pressure": last_batch_hour.get("avg_pressure"),
         "wind_speed": last_batch_hour.get("avg_wind_speed"),
         "rainfall": last_batch_hour.get("total_rainfall"),
-        "source": "batch",
+        "layer": "batch",
     }

@@ -165,7 +165,7 @@ def current(loaded: Loaded, city_id: str) -> dict | None:
 
 def overall_source(rows: list[dict]) -> str | None:
     """``batch``, ``speed`` or ``merged`` for a set of rows; None when there are none."""
-    sources = {row.get("source") for row in rows}
+    sources = {row.get("layer") for row in rows}
     if not sources:
         return None
     if len(sources) == 1:

@@ -1,0 +1,315 @@
+"""Serving benchmark: `weatherlake serve` (gunicorn) under a steady request rate, and the dashboard.
+
+    .venv/bin/python benchmarks/bench_serving.py [--cities 5,1000] [--rate 200] [--seconds 15]
+
+For each city count it writes a lake with every batch view (``--hours`` hours of hourly
+trends per city, daily statistics, diurnal profiles, a few anomalies) and a speed
+snapshot, starts ``weatherlake serve`` as deployed (gunicorn, WEB_WORKERS x WEB_THREADS,
+default 2 x 4) on 127.0.0.1, and while a background thread replaces the speed snapshot
+every 5 s (as the speed layer does, so every worker keeps reloading it):
+
+* an open-loop load generator sends ``--rate`` requests/s for ``--seconds`` s to each of
+  /api/current, /api/hourly-trends and /api/city-statistics (default parameters, as the
+  dashboard asks) over keep-alive connections; latency is measured from when a request
+  was *due*, so a server that falls behind shows it (no coordinated omission);
+* a closed loop with 8 connections measures the most requests/s the server gives;
+* headless Chromium (Debian's) loads the dashboard 3 times and times it until every
+  panel has rendered.
+
+Only 127.0.0.1 is ever contacted; every loop is bounded in count and time. Figures, not
+assertions: the machine is shared, so compare runs, not single numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import free_port  # noqa: E402
+from tests.web.lakedata import publish_view  # noqa: E402
+
+from weatherlake.config import Settings  # noqa: E402
+from weatherlake.lake import open_lake  # noqa: E402
+from weatherlake.speed.published import SNAPSHOT_PATH  # noqa: E402
+
+ENDPOINTS = ("/api/current", "/api/hourly-trends", "/api/city-statistics")
+END = datetime(2026, 11, 23, 12, tzinfo=UTC)
+CONFIGURED = ("london-gb", "new-york-us", "tokyo-jp", "sydney-au", "dubai-ae")
+
+
+def city_ids(count: int) -> list[str]:
+    ids = list(CONFIGURED[:count])
+    ids += [f"city{i:04d}-xx" for i in range(count - len(ids))]
+    return ids
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_lake(lake, cities: list[str], hours: int) -> str:
+    """Batch views up to the cutoff and a speed snapshot after it; returns the cutoff."""
+    rng = random.Random(7)
+    cutoff_moment = END - timedelta(minutes=40)
+    cutoff = iso(cutoff_moment)
+    hourly, stats, diurnal, anomalies = [], [], [], []
+    for city_id in cities:
+        name = city_id.split("-")[0].title()
+        base = rng.uniform(-5, 30)
+        for h in range(hours, 0, -1):
+            hour = cutoff_moment.replace(minute=0) - timedelta(hours=h - 1)
+            t = base + 5 * ((hour.hour - 12) / 12) + rng.gauss(0, 1)
+            hourly.append({"city_id": city_id, "city": name, "hour": iso(hour), "record_count": 1,
+                           "avg_temperature": round(t, 4), "min_temperature": round(t, 2), "max_temperature": round(t, 2),
+                           "avg_humidity": 60.0, "avg_pressure": 1012.0, "avg_wind_speed": 3.0, "total_rainfall": 0.0,
+                           "rolling_24h_avg_temperature": round(base, 4), "rolling_24h_record_count": 24})
+        common = {"city_id": city_id, "city": name, "avg_temperature": round(base, 4), "min_temperature": base - 8,
+                  "max_temperature": base + 8, "stddev_temperature": 3.1, "avg_humidity": 60.0, "avg_wind_speed": 3.0,
+                  "total_rainfall": 12.0, "avg_pressure": 1012.0, "first_timestamp": iso(END - timedelta(hours=hours)),
+                  "last_timestamp": cutoff}
+        stats.append({**common, "record_count": hours})
+        for d in range(hours // 24 + 1):
+            day = (cutoff_moment - timedelta(days=d)).date().isoformat()
+            stats.append({**common, "record_count": 24, "period": "day", "period_start": day})
+        diurnal += [{"city_id": city_id, "city": name, "hour_of_day": h, "record_count": hours // 24,
+                     "avg_temperature": base, "avg_humidity": 60.0, "avg_wind_speed": 3.0, "avg_pressure": 1012.0}
+                    for h in range(24)]
+        anomalies.append({"city_id": city_id, "city": name, "timestamp": iso(cutoff_moment - timedelta(hours=30)),
+                          "metric": "temperature", "value": base + 12, "baseline": base, "score": 6.5,
+                          "severity": "severe", "method": "seasonal_mad_local_context"})
+    for view, rows in (("hourly_trends", hourly), ("city_stats", stats), ("diurnal_profile", diurnal),
+                       ("anomalies", anomalies)):
+        publish_view(lake, view, rows, cutoff=cutoff, records=len(hourly), published_at=iso(END))
+    write_snapshot(lake, cities, cutoff, 1)
+    return cutoff
+
+
+def write_snapshot(lake, cities: list[str], cutoff: str, sequence: int) -> None:
+    moment = datetime.fromisoformat(cutoff) + timedelta(minutes=5)
+    city_data = {}
+    for city_id in cities:
+        record = {"city_id": city_id, "city": city_id.split("-")[0].title(), "country": "XX", "latitude": 1.0,
+                  "longitude": 2.0, "timestamp": iso(moment), "ingested_at": iso(moment), "source": "synthetic",
+                  "temperature": 12.5 + sequence % 3, "feels_like": 12.0, "humidity": 60.0, "pressure": 1012.0,
+                  "wind_speed": 3.0, "rainfall": 0.0}
+        hours = [{"hour": iso(moment.replace(minute=0) + timedelta(hours=h)), "record_count": 2,
+                  "sum_temperature": 25.0, "sum_sq_temperature": 312.6, "min_temperature": 12.3, "max_temperature": 12.7,
+                  "sum_humidity": 120.0, "sum_pressure": 2024.0, "sum_wind_speed": 6.0, "total_rainfall": 0.0,
+                  "first_timestamp": iso(moment), "last_timestamp": iso(moment)} for h in range(2)]
+        city_data[city_id] = {"city": record["city"], "country": "XX", "latest": record, "hours": hours,
+                              "anomalies": []}
+    snapshot = {"format": 1, "sequence": sequence, "generated_at": iso(datetime.now(UTC)), "topic": "bench",
+                "cutoff": cutoff, "offsets": {}, "kafka": {}, "stats": {}, "limits": {"snapshot_seconds": 5.0},
+                "cities": city_data}
+    lake.write_atomic(SNAPSHOT_PATH, orjson.dumps(snapshot))
+
+
+class Server:
+    """`weatherlake serve` in a child process (gunicorn), on 127.0.0.1."""
+
+    def __init__(self, lake_url: str, port: int) -> None:
+        env = {**os.environ, "LAKE_URL": lake_url, "WEB_PORT": str(port), "WEB_HOST": "127.0.0.1",
+               "LOG_LEVEL": "WARNING"}
+        code = ("from weatherlake.config import Settings; from weatherlake.web.commands import serve; "
+                "serve.main(args=[], obj=Settings.from_env(), prog_name='weatherlake serve')")
+        self.process = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.port = port
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/api/health")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+def open_loop(port: int, path: str, rate: float, seconds: float, connections: int = 16) -> dict:
+    """Send ``rate`` requests/s for ``seconds`` s; latency from each request's due time."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.1
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    next_index = [0]
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            with lock:
+                i = next_index[0]
+                next_index[0] += 1
+            if i >= total:
+                break
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            elapsed = time.perf_counter() - due
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += not ok
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    duration = time.perf_counter() - start
+    return summarise(latencies, errors[0], duration)
+
+
+def closed_loop(port: int, path: str, seconds: float, connections: int = 8) -> dict:
+    """As fast as the server answers, ``connections`` at a time, for ``seconds`` s."""
+    stop_at = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while time.perf_counter() < stop_at:
+            sent = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            with lock:
+                latencies.append(time.perf_counter() - sent)
+                errors[0] += response.status != 200
+        connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summarise(latencies, errors[0], time.perf_counter() - started)
+
+
+def summarise(latencies: list[float], errors: int, duration: float) -> dict:
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return {"requests": len(ordered), "errors": errors, "rps": len(ordered) / duration,
+            "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": ordered[-1] * 1000}
+
+
+def dashboard_render(port: int, runs: int = 3) -> list[float]:
+    """Seconds from navigation to every panel rendered, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        return []
+    timings = []
+    profile = tempfile.mkdtemp(prefix="bench-chromium-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile, executable_path=chromium, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+                viewport={"width": 1280, "height": 900})
+            for _ in range(runs + 1):  # the first load fills the browser cache (plotly.min.js, 4.8 MB)
+                page = context.new_page()
+                started = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{port}/?refresh=0")
+                page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=30_000)
+                timings.append(time.perf_counter() - started)
+                page.close()
+            context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cities", default="5,1000", help="comma-separated city counts")
+    parser.add_argument("--hours", type=int, default=72, help="hours of hourly trends per city")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second in the open loop")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per endpoint in the open loop")
+    parser.add_argument("--no-browser", action="store_true", help="skip the dashboard timing")
+    args = parser.parse_args()
+    settings = Settings.from_env({})
+    print(f"gunicorn: {settings.web_workers} workers x {settings.web_threads} threads; {os.cpu_count()} cores; "
+          f"open loop {args.rate:.0f} req/s x {args.seconds:.0f} s per endpoint")
+    for count in (int(c) for c in args.cities.split(",")):
+        root = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+        lake_url = root.as_uri()
+        try:
+            with open_lake(Settings.from_env({}, lake_url=lake_url)) as lake:
+                cities = city_ids(count)
+                cutoff = write_lake(lake, cities, args.hours)
+                server = Server(lake_url, free_port())
+                stop = threading.Event()
+
+                def speed_layer(lake=lake, cities=cities, cutoff=cutoff, stop=stop):
+                    sequence = 2
+                    while not stop.wait(5.0):
+                        write_snapshot(lake, cities, cutoff, sequence)
+                        sequence += 1
+
+                writer = threading.Thread(target=speed_layer, daemon=True)
+                writer.start()
+                try:
+                    print(f"\n{count} cities ({count * args.hours} hourly rows), snapshot replaced every 5 s")
+                    for path in ENDPOINTS:
+                        closed_loop(server.port, path, 1.0, connections=2)  # warm every worker
+                        o = open_loop(server.port, path, args.rate, args.seconds)
+                        c = closed_loop(server.port, path, 3.0)
+                        print(f"  {path:<22} open loop {o['rps']:6.0f} req/s  p50 {o['p50']:5.1f} ms  "
+                              f"p90 {o['p90']:5.1f} ms  p99 {o['p99']:5.1f} ms  max {o['max']:6.1f} ms  "
+                              f"errors {o['errors']}   |  max throughput {c['rps']:5.0f} req/s "
+                              f"(p99 {c['p99']:.1f} ms at 8 connections)")
+                    if not args.no_browser:
+                        timings = dashboard_render(server.port)
+                        if timings:
+                            print(f"  dashboard render (headless Chromium): first {timings[0]:.2f} s, then "
+                                  f"{', '.join(f'{t:.2f}' for t in timings[1:])} s (median "
+                                  f"{statistics.median(timings[1:]):.2f} s)")
+                finally:
+                    stop.set()
+                    server.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

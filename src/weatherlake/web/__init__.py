@@ -1,0 +1,102 @@
+"""The serving layer: a Flask application factory over the lake's batch views and speed snapshot.
+
+``create_app(settings=None, test_config=None)`` builds the app; nothing touches the lake
+until the first request. gunicorn runs it in production (``weatherlake serve``), Flask's
+own server only with ``weatherlake serve --dev``. Blueprints: :mod:`~weatherlake.web.api`
+(the JSON API) and :mod:`~weatherlake.web.dashboard` (the page, Plotly's JavaScript,
+``/metrics`` and the OpenAPI document).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from weatherlake.config import Settings
+from weatherlake.errors import ConfigError, LakeError
+
+log = logging.getLogger(__name__)
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise ConfigError for serving settings that cannot work (the message names the variable)."""
+    if settings.web_workers < 1:
+        raise ConfigError(f"WEB_WORKERS must be at least 1, got {settings.web_workers}")
+    if settings.web_threads < 1:
+        raise ConfigError(f"WEB_THREADS must be at least 1, got {settings.web_threads}")
+    if settings.web_reload_seconds < 0:
+        raise ConfigError(f"WEB_RELOAD_SECONDS must not be negative, got {settings.web_reload_seconds}")
+    if settings.dashboard_refresh_seconds < 0:
+        raise ConfigError(f"DASHBOARD_REFRESH_SECONDS must not be negative, got {settings.dashboard_refresh_seconds}")
+
+
+def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
+    """The Flask app for ``settings`` (default: from the environment).
+
+    ``test_config`` overrides Flask config keys, and these of weatherlake's:
+    ``RELOAD_SECONDS`` (how often the lake is checked), ``BACKGROUND_REFRESH`` (False:
+    check in the request itself, for deterministic tests), ``DASHBOARD_REFRESH_SECONDS``.
+    """
+    from weatherlake.lake import open_lake
+    from weatherlake.web import api, dashboard, metrics
+    from weatherlake.web.params import ApiError
+    from weatherlake.web.store import ViewStore
+
+    settings = settings or Settings.from_env()
+    check_settings(settings)
+    app = Flask(__name__)
+    app.config.from_mapping(
+        RELOAD_SECONDS=settings.web_reload_seconds,
+        BACKGROUND_REFRESH=True,
+        DASHBOARD_REFRESH_SECONDS=settings.dashboard_refresh_seconds,
+    )
+    if test_config:
+        app.config.update(test_config)
+    store = ViewStore(
+        lambda: open_lake(settings),
+        settings.kafka_topic,
+        reload_seconds=app.config["RELOAD_SECONDS"],
+        background=app.config["BACKGROUND_REFRESH"],
+        warm=lambda loaded: api.warm(loaded, settings),
+    )
+    app.extensions["weatherlake"] = {"settings": settings, "store": store}
+    app.register_blueprint(api.api)
+    app.register_blueprint(dashboard.dashboard)
+
+    def error(status: int, code: str, message: str):
+        return api.json_response({"error": {"code": code, "message": message}}, status)
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(LakeError)
+    def lake_error(exc: LakeError):
+        log.warning("lake error answering %s: %s", request.path, exc)
+        return error(503, "lake_unavailable", f"the lake could not be read: {exc}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = f"no such endpoint: {request.path}" if exc.code == 404 else exc.description
+        return error(exc.code or 500, codes.get(exc.code, "http_error"), message)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        log.exception("unhandled error answering %s", request.path)
+        return error(500, "internal_error", "internal error; the server log has the details")
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count(response):
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.observe(rule, request.method, response.status_code, time.perf_counter() - g.get("started", 0.0))
+        return response
+
+    return app

@@ -1,0 +1,395 @@
+"""The JSON API: one small function per endpoint over the loaded views.
+
+A data endpoint answers ``{"data": [rows], "count", "generated_at", "source", "cutoff",
+"state", "message", "freshness"}``: ``source`` is ``batch``, ``speed`` or ``merged`` (each
+row says which in ``layer``: an observation's own ``source`` field names its provider);
+``state`` is ``ready``, ``empty`` (published, but nothing matches) or ``not_published``
+(no batch run and no live data yet), with a ``message`` that says what to do. Every
+endpoint, with its parameters, is listed in :data:`ENDPOINTS`, which the OpenAPI
+document is generated from.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from weatherlake.speed.published import parse_time
+from weatherlake.web import charts, queries, status
+from weatherlake.web.params import (
+    ANOMALY_HOURS,
+    CHART_CITIES,
+    CITIES,
+    DATE,
+    HOURS,
+    LIMIT,
+    METRIC,
+    PERIOD,
+    PERIODS_LIMIT,
+    SEVERITY,
+    ApiError,
+    Param,
+    parse_args,
+)
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+SEVERITY_RANK = {"moderate": 0, "severe": 1, "extreme": 2}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    rule: str
+    name: str
+    summary: str
+    description: str
+    params: tuple[Param, ...]
+    kind: str  # "data", "figure", "status"
+    view: Callable
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(rule: str, summary: str, *, params: tuple[Param, ...] = (), kind: str = "data"):
+    """Register an API view with its validated parameters (and its place in the OpenAPI document)."""
+
+    def register(view):
+        ENDPOINTS.append(Endpoint("/api" + rule, view.__name__, summary, (view.__doc__ or "").strip(), params, kind,
+                                  view))
+
+        @functools.wraps(view)
+        def handle():
+            args = parse_args(params, request.args)
+            return view(store().current(), settings(), **args)
+
+        api.add_url_rule(rule, view_func=handle, methods=["GET"])
+        return view
+
+    return register
+
+
+def store():
+    return current_app.extensions["weatherlake"]["store"]
+
+
+def settings():
+    return current_app.extensions["weatherlake"]["settings"]
+
+
+def json_response(body: dict, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status_code, mimetype="application/json")
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _encode(rows: list[dict]) -> tuple[bytes, int, str | None]:
+    return orjson.dumps(rows), len(rows), queries.overall_source(rows)
+
+
+def data_response(loaded, key: tuple | None, build: Callable[[], list[dict]], *, view: str | None, not_published: bool,
+                  hint: str, **extra) -> Response:
+    """The common envelope of a data endpoint.
+
+    The rows are built and encoded once per version of the data and per ``key`` (the
+    endpoint and its parameters; None: every time); each request only adds the envelope's
+    fresh metadata.
+    """
+    if key is None:
+        encoded, count, source = _encode(build())
+    else:
+        encoded, count, source = loaded.memo(("response", *key), lambda: _encode(build()))
+    if not_published:
+        state, message = "not_published", hint
+    elif count:
+        state, message = "ready", None
+    else:
+        state, message = "empty", "no rows match the request"
+    meta = {
+        "count": count,
+        "generated_at": _now_text(),
+        "source": source,
+        "cutoff": loaded.views[view].cutoff if view else None,
+        "state": state,
+        "message": message,
+        **extra,
+        "freshness": status.freshness(loaded, view),
+    }
+    return Response(b'{"data":' + encoded + b"," + orjson.dumps(meta)[1:], mimetype="application/json")
+
+
+NO_DATA_HINT = "no batch view and no live data yet: start the pipeline (`weatherlake up`) and run `weatherlake analytics`"
+
+
+def _cities(loaded, requested: list[str] | None, default: list[str] | None = None) -> list[str]:
+    if requested is None:
+        return queries.cities_with_data(loaded) if default is None else default
+    unknown = [c for c in requested if not queries.is_known(loaded, c)]
+    if unknown:
+        raise ApiError(404, "unknown_city", f"unknown city id {unknown[0]!r} (GET /api/cities lists them)")
+    return requested
+
+
+def _key(cities: list[str] | None) -> tuple | None:
+    return None if cities is None else tuple(cities)
+
+
+def _nothing_published(loaded, view: str) -> bool:
+    return not loaded.views[view].published and not loaded.speed_cities
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+@endpoint("/health", "Liveness and the state of every input", kind="status")
+def health(loaded, config):
+    """`ok` when the lake could be read at the last check (503 `degraded` when not), with each view's and the
+    speed layer's state. A view not published yet is not an error."""
+    loaded = store().current()
+    now = time.time()
+    degraded = loaded.lake_error is not None
+    body = {
+        "status": "degraded" if degraded else "ok",
+        "generated_at": _now_text(),
+        "lake": {"state": "error" if degraded else "ok", "error": loaded.lake_error},
+        "views": {name: status.view_status(loaded, name, now)["state"] for name in loaded.views},
+        "speed": status.speed_status(loaded, now)["state"],
+        "data_version": loaded.version,
+    }
+    return json_response(body, 503 if degraded else 200)
+
+
+@endpoint("/cities", "Every city with data, and the configured ones")
+def cities(loaded, config):
+    """One row per city found in the batch views or the speed snapshot (`batch`/`live` say where), plus the
+    configured cities (`CITIES`) from the bundled catalogue."""
+    from weatherlake.cities import catalogue
+
+    directory = queries.city_directory(loaded)
+
+    def build():
+        rows = [{**entry, "configured": city_id in config.cities} for city_id, entry in directory.items()]
+        for city_id in config.cities:
+            known = catalogue().get(city_id)
+            if city_id not in directory and known is not None:
+                rows.append({"city_id": city_id, "city": known.name, "country": known.country,
+                             "latitude": known.latitude, "longitude": known.longitude,
+                             "batch": False, "live": False, "configured": True})
+        return sorted(rows, key=lambda row: row["city_id"])
+
+    return data_response(loaded, ("cities",), build, view=None, not_published=not directory, hint=NO_DATA_HINT)
+
+
+@endpoint("/current", "Current conditions per city", params=(CITIES,))
+def current(loaded, config, cities):
+    """The latest live observation of each city (`layer: speed`); a city without live data shows its newest
+    batch hour instead (`layer: batch`, hourly averages)."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        return [row for c in chosen if (row := queries.current(loaded, c)) is not None]
+
+    return data_response(loaded, ("current", _key(cities)), build, view="hourly_trends",
+                         not_published=_nothing_published(loaded, "hourly_trends"), hint=NO_DATA_HINT)
+
+
+@endpoint("/city-statistics", "Statistics per city over the whole window", params=(CITIES,))
+def city_statistics(loaded, config, cities):
+    """The `city_stats` view's whole-window rows, with the speed layer's hours after the cutoff added in."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        return [row for c in chosen if (row := queries.city_stats(loaded, c)) is not None]
+
+    return data_response(loaded, ("city_statistics", _key(cities)), build, view="city_stats",
+                         not_published=_nothing_published(loaded, "city_stats"), hint=NO_DATA_HINT)
+
+
+@endpoint("/daily-statistics", "Statistics per city per day, week or month", params=(CITIES, PERIOD, PERIODS_LIMIT))
+def daily_statistics(loaded, config, cities, period, limit):
+    """The `city_stats` view's period rows (newest first, `limit` per city), with the live hours added in."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        return [row for city_id in chosen for row in queries.period_stats(loaded, city_id, period)[:limit]]
+
+    return data_response(loaded, ("daily_statistics", _key(cities), period, limit), build, view="city_stats",
+                         not_published=_nothing_published(loaded, "city_stats"), hint=NO_DATA_HINT, period=period)
+
+
+@endpoint("/hourly-trends", "Hourly trends per city, merged at the cutoff", params=(CHART_CITIES, HOURS))
+def hourly_trends(loaded, config, cities, hours):
+    """Batch hours up to the cutoff, speed hours after it, the cutoff's hour combined; the last `hours` hours
+    with data. Rows carry `layer` (`batch`, `speed`, `merged`)."""
+    chosen = _cities(loaded, cities, queries.default_chart_cities(loaded, config.cities))
+    return data_response(loaded, ("hourly_trends", tuple(chosen), hours),
+                         lambda: queries.hourly_window(loaded, chosen, hours), view="hourly_trends",
+                         not_published=_nothing_published(loaded, "hourly_trends"), hint=NO_DATA_HINT,
+                         cities=chosen, hours=hours)
+
+
+@endpoint("/anomalies", "Anomalies, batch and live, newest first",
+          params=(CITIES, ANOMALY_HOURS, SEVERITY, METRIC, LIMIT))
+def anomalies(loaded, config, cities, hours, severity, metric, limit):
+    """The `anomalies` view plus the speed layer's provisional flags after the cutoff (`provisional: true`)."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        start = queries.window_start(queries.window_end(loaded, chosen), hours) if hours else None
+        floor = SEVERITY_RANK[severity]
+        rows = []
+        for city_id in chosen:
+            for row in queries.anomalies(loaded, city_id):
+                if SEVERITY_RANK.get(row.get("severity"), 0) < floor or (metric and row.get("metric") != metric):
+                    continue
+                if start is not None and row["timestamp"][:13] + ":00:00Z" < start:
+                    continue
+                rows.append(row)
+        rows.sort(key=lambda row: parse_time(row["timestamp"]), reverse=True)
+        return rows[:limit]
+
+    return data_response(loaded, ("anomalies", _key(cities), hours, severity, metric, limit), build,
+                         view="anomalies", not_published=_nothing_published(loaded, "anomalies"), hint=NO_DATA_HINT)
+
+
+@endpoint("/raw-data", "Raw observations as committed to the lake", params=(CITIES, DATE, LIMIT))
+def raw_data(loaded, config, cities, date, limit):
+    """The newest records of one UTC date partition of the raw lake (default: the newest date), newest first.
+    Reads the newest committed files only, so `limit` rows of a city that reports rarely may come from fewer."""
+    chosen = set(_cities(loaded, cities)) if cities else None
+    day, rows = raw_records(date, chosen, limit)
+    return data_response(loaded, None, lambda: rows, view=None,
+                         not_published=day is None, hint="the raw lake is empty: is `weatherlake consume` running?",
+                         date=day)
+
+
+def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_trends") -> Response:
+    chosen = _cities(loaded, cities, queries.default_chart_cities(loaded, config.cities))
+    key = ("figure", build.__name__, tuple(chosen), hours)
+    rows = queries.hourly_window(loaded, chosen, hours)
+    figure = loaded.memo(key, lambda: build(loaded, rows, chosen, hours))
+    cutoff = loaded.views[view].cutoff
+    not_published = _nothing_published(loaded, view)
+    state = "ready" if rows else ("not_published" if not_published else "empty")
+    return json_response(
+        {
+            **figure,
+            "generated_at": _now_text(),
+            "source": queries.overall_source(rows),
+            "cutoff": cutoff,
+            "state": state,
+            "message": None if rows else (NO_DATA_HINT if not_published else "no hourly data for these cities"),
+            "cities": chosen,
+            "points": len(rows),
+            "freshness": status.freshness(loaded, view),
+        }
+    )
+
+
+def _temperature(loaded, rows, chosen, hours):
+    start = queries.window_start(queries.window_end(loaded, chosen), hours)
+    marks = [a for c in chosen for a in queries.anomalies(loaded, c)
+             if start is not None and a["timestamp"][:13] + ":00:00Z" >= start]
+    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff)
+
+
+def _humidity(loaded, rows, chosen, hours):
+    return charts.humidity_figure(rows, loaded.views["hourly_trends"].cutoff)
+
+
+def _pressure_wind(loaded, rows, chosen, hours):
+    return charts.pressure_wind_figure(rows, loaded.views["hourly_trends"].cutoff)
+
+
+@endpoint("/temperature-chart", "Plotly figure: temperature with anomaly markers", params=(CHART_CITIES, HOURS),
+          kind="figure")
+def temperature_chart(loaded, config, cities, hours):
+    """A Plotly figure (`data`, `layout`) of the merged hourly average temperature per city, temperature
+    anomalies as markers and the batch cutoff as a dotted line."""
+    return _figure_endpoint(loaded, config, cities, hours, _temperature)
+
+
+@endpoint("/humidity-chart", "Plotly figure: humidity", params=(CHART_CITIES, HOURS), kind="figure")
+def humidity_chart(loaded, config, cities, hours):
+    """A Plotly figure of the merged hourly average relative humidity per city."""
+    return _figure_endpoint(loaded, config, cities, hours, _humidity)
+
+
+@endpoint("/pressure-wind-chart", "Plotly figure: pressure and wind", params=(CHART_CITIES, HOURS), kind="figure")
+def pressure_wind_chart(loaded, config, cities, hours):
+    """A Plotly figure of the merged hourly average sea-level pressure and wind speed per city."""
+    return _figure_endpoint(loaded, config, cities, hours, _pressure_wind)
+
+
+@endpoint("/pipeline", "Pipeline status: ingest, dead letters, lag, batch runs, view ages", kind="status")
+def pipeline(loaded, config):
+    """Per partition the lake sink's committed offset, the speed layer's position and the topic's end offset
+    (approximate, see `ingest.note`), dead-letter count, each view's last run and age, and the speed layer."""
+    return json_response(status.pipeline(loaded))
+
+
+#: Endpoints whose default answer is computed as soon as new data is loaded, off the request path.
+WARM = ("current", "city_statistics", "hourly_trends")
+
+
+def warm(loaded, config) -> None:
+    """Build the default answers of :data:`WARM` for freshly loaded data (called by the store)."""
+    for ep in ENDPOINTS:
+        if ep.name in WARM:
+            ep.view(loaded, config, **{p.name: p.default for p in ep.params})
+
+
+# --- raw data: the one endpoint that reads the lake per request (cached) ----------------------
+
+_RAW_CACHE: OrderedDict = OrderedDict()
+_RAW_LOCK = threading.Lock()
+RAW_FILES_READ = 8
+
+
+def raw_records(day: str | None, cities: set[str] | None, limit: int) -> tuple[str | None, list[dict]]:
+    """(date, newest rows) of a raw date partition, cached for WEB_RELOAD_SECONDS."""
+    the_store = store()
+    key = (id(the_store), day, tuple(sorted(cities)) if cities else None, limit)
+    now = time.monotonic()
+    with _RAW_LOCK:
+        hit = _RAW_CACHE.get(key)
+        if hit and now - hit[0] < the_store.reload_seconds:
+            return hit[1]
+    result = _read_raw(the_store.lake, day, cities, limit)
+    with _RAW_LOCK:
+        _RAW_CACHE[key] = (now, result)
+        while len(_RAW_CACHE) > 64:
+            _RAW_CACHE.popitem(last=False)
+    return result
+
+
+def _read_raw(lake, day: str | None, cities: set[str] | None, limit: int) -> tuple[str | None, list[dict]]:
+    from weatherlake.ingest.compact import live_files
+    from weatherlake.ingest.sink import parse_file_name
+
+    days = sorted(name[len("date="):] for name in lake.list("raw") if name.startswith("date="))
+    if day is None:
+        if not days:
+            return None, []
+        day = days[-1]
+    elif day not in days:
+        return day, []
+    directory = f"raw/date={day}"
+    files = sorted(live_files(lake.list(directory)), key=lambda n: parse_file_name(n)[3], reverse=True)
+    rows: list[dict] = []
+    for name in files[:RAW_FILES_READ]:
+        for line in lake.read(f"{directory}/{name}").splitlines():
+            record = orjson.loads(line)
+            if cities is None or record.get("city_id") in cities:
+                rows.append(record)
+    rows.sort(key=lambda r: parse_time(r["timestamp"]), reverse=True)
+    return day, rows[:limit]

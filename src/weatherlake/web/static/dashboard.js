@@ -1,0 +1,296 @@
+// weatherlake dashboard: fetches the JSON API and renders it. Every piece of text from the
+// data goes into the page through textContent (never innerHTML), so a city name cannot
+// inject markup or script. Plotly draws the figures the API builds.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const state = {
+    city: "",
+    defaultCities: [],
+    hours: 48,
+    refreshSeconds: config.refreshSeconds,
+    paused: config.refreshSeconds === 0,
+    timer: null,
+    running: false,
+  };
+
+  // --- small helpers ------------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (key === "class") node.className = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function fmt(value, digits) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    return typeof value === "number" ? value.toFixed(digits === undefined ? 1 : digits) : String(value);
+  }
+
+  function when(iso) {
+    if (!iso) return "–";
+    return String(iso).replace("T", " ").replace(/(\.\d+)?Z$/, "");
+  }
+
+  function age(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 90) return Math.round(seconds) + " s";
+    if (seconds < 5400) return Math.round(seconds / 60) + " min";
+    if (seconds < 172800) return Math.round(seconds / 3600) + " h";
+    return Math.round(seconds / 86400) + " d";
+  }
+
+  function query(params) {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== "" && value !== null && value !== undefined) search.set(key, value);
+    }
+    const text = search.toString();
+    return text ? "?" + text : "";
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    const body = await response.json();
+    if (!response.ok) {
+      const message = body && body.error ? body.error.message : response.statusText;
+      throw new Error(message);
+    }
+    return body;
+  }
+
+  function panel(id) {
+    const root = document.getElementById(id);
+    return {
+      root,
+      badge: root.querySelector(".badge"),
+      updated: root.querySelector(".updated"),
+      state: root.querySelector(".state"),
+    };
+  }
+
+  function showMeta(p, body) {
+    const source = body.source;
+    p.badge.textContent = source === "speed" ? "live" : source || "";
+    p.badge.className = "badge " + (source === "speed" ? "live" : source || "");
+    const parts = ["updated " + new Date().toLocaleTimeString()];
+    const fresh = body.freshness || {};
+    if (fresh.batch && fresh.batch.cutoff) parts.push("batch to " + when(fresh.batch.cutoff));
+    if (fresh.speed && fresh.speed.state === "live") parts.push("live " + age(fresh.speed.age_seconds) + " ago");
+    else if (fresh.speed) parts.push("live: " + fresh.speed.state);
+    p.updated.textContent = parts.join(" · ");
+    p.state.className = "state muted";
+    p.state.textContent = body.state === "ready" ? "" : body.message || "No data.";
+    p.root.dataset.state = body.state;
+  }
+
+  function showError(p, error) {
+    p.state.className = "state error";
+    p.state.textContent = "Could not load: " + error.message;
+    p.root.dataset.state = "error";
+  }
+
+  function cityParams() {
+    return state.city ? { cities: state.city } : {};
+  }
+
+  // --- loaders ------------------------------------------------------------------------------
+
+  async function loadCities() {
+    const body = await getJSON("/api/cities");
+    const select = document.getElementById("city-select");
+    const wanted = state.city;
+    const options = [el("option", { value: "" }, "Default cities")];
+    const withData = body.data.filter((row) => row.batch || row.live);
+    const configured = withData.filter((row) => row.configured);
+    state.defaultCities = (configured.length ? configured : withData).slice(0, 10).map((row) => row.city_id);
+    for (const row of withData) {
+      options.push(el("option", { value: row.city_id }, (row.city || row.city_id) + (row.country ? ", " + row.country : "")));
+    }
+    select.replaceChildren(...options);
+    select.value = wanted;
+  }
+
+  function healthCard(label, value, detail, level) {
+    return el("div", { class: "card " + (level || "") }, el("div", { class: "label" }, label),
+      el("div", { class: "value" }, value), el("div", { class: "muted" }, detail));
+  }
+
+  async function loadHealth() {
+    const strip = document.getElementById("health");
+    try {
+      const p = await getJSON("/api/pipeline");
+      const cards = [];
+      cards.push(healthCard("Lake", p.lake.state === "ok" ? "readable" : "error", p.lake.error || p.lake.url,
+        p.lake.state === "ok" ? "ok" : "bad"));
+      const ingest = p.ingest;
+      cards.push(healthCard("Ingest", ingest.lake_committed_total === null ? "–" : ingest.lake_committed_total + " committed",
+        "sink lag " + fmt(ingest.sink_lag_total, 0) + " (approx.)",
+        ingest.sink_lag_total === null ? "warn" : ingest.sink_lag_total > 10000 ? "warn" : "ok"));
+      cards.push(healthCard("Dead letters", fmt(ingest.dead_lettered, 0), ingest.dead_letter_topic || "topic unknown",
+        ingest.dead_lettered ? "warn" : "ok"));
+      const speed = p.speed;
+      cards.push(healthCard("Speed layer", speed.state, speed.state === "missing" ? speed.message
+        : "snapshot " + age(speed.age_seconds) + " ago, lag " + fmt(ingest.speed_lag_total, 0),
+        speed.state === "live" ? "ok" : speed.state === "stale" ? "warn" : "bad"));
+      const run = p.batch.last_run;
+      cards.push(healthCard("Last batch run", run ? run.run_id : "none yet",
+        run ? "published " + age(run.age_seconds) + " ago, cutoff " + when(run.cutoff) : "run `weatherlake analytics`",
+        run ? (run.age_seconds > 86400 ? "warn" : "ok") : "warn"));
+      for (const [name, view] of Object.entries(p.batch.views)) {
+        cards.push(healthCard(name.replace("_", " "), view.state === "ready" ? age(view.age_seconds) + " old" : "not published",
+          view.state === "ready" ? fmt(view.rows, 0) + " rows" : "", view.state === "ready" ? "ok" : "warn"));
+      }
+      strip.replaceChildren(...cards);
+      strip.dataset.state = "ready";
+    } catch (error) {
+      strip.replaceChildren(el("p", { class: "state error" }, "Pipeline status unavailable: " + error.message));
+      strip.dataset.state = "error";
+    }
+  }
+
+  async function loadCurrent() {
+    const p = panel("panel-current");
+    try {
+      // Cards for the chosen city, or the default (configured) cities, not for every city in the lake.
+      const body = await getJSON("/api/current" + query({ cities: state.city || state.defaultCities.join(",") }));
+      const cards = body.data.map((row) => el("div", { class: "card " + (row.layer === "speed" ? "ok" : "") },
+        el("div", { class: "label" }, (row.city || row.city_id) + (row.country ? ", " + row.country : "")),
+        el("div", { class: "value" }, fmt(row.temperature) + " °C"),
+        el("div", { class: "muted" }, "humidity " + fmt(row.humidity, 0) + " % · wind " + fmt(row.wind_speed) + " m/s"),
+        el("div", { class: "muted" }, (row.weather_description ? row.weather_description + " · " : "") +
+          when(row.timestamp) + (row.layer === "speed" ? " (live)" : " (batch hour)"))));
+      document.getElementById("current-cards").replaceChildren(...cards);
+      showMeta(p, body);
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
+  async function loadChart(name, divId, panelId) {
+    const p = panel(panelId);
+    try {
+      const figure = await getJSON("/api/" + name + query({ ...cityParams(), hours: state.hours }));
+      const div = document.getElementById(divId);
+      if (figure.state === "ready") {
+        div.hidden = false;
+        await Plotly.react(div, figure.data, figure.layout, { responsive: true, displaylogo: false });
+      } else {
+        Plotly.purge(div);
+        div.hidden = true; // an empty chart says nothing: the panel's message says why
+      }
+      showMeta(p, figure);
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
+  function cell(value, numeric) {
+    return el("td", numeric ? { class: "num" } : {}, value);
+  }
+
+  async function loadStats() {
+    const p = panel("panel-stats");
+    try {
+      const body = await getJSON("/api/city-statistics" + query(cityParams()));
+      const rows = body.data.map((r) => el("tr", {}, cell(r.city || r.city_id), cell(fmt(r.record_count, 0), true),
+        cell(fmt(r.avg_temperature), true), cell(fmt(r.min_temperature), true), cell(fmt(r.max_temperature), true),
+        cell(fmt(r.stddev_temperature, 2), true), cell(fmt(r.avg_humidity, 0), true), cell(fmt(r.avg_wind_speed), true),
+        cell(fmt(r.total_rainfall), true), cell(fmt(r.avg_pressure, 1), true), cell(when(r.last_timestamp))));
+      document.querySelector("#stats-table tbody").replaceChildren(...rows);
+      showMeta(p, body);
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
+  async function loadAnomalies() {
+    const p = panel("panel-anomalies");
+    try {
+      const body = await getJSON("/api/anomalies" + query({ ...cityParams(), hours: state.hours, limit: 50 }));
+      const rows = body.data.map((a) => el("tr", { class: "severity-" + a.severity }, cell(when(a.timestamp)),
+        cell(a.city || a.city_id), cell(a.metric), cell(fmt(a.value, 2), true), cell(fmt(a.baseline, 2), true),
+        cell(fmt(a.score, 1), true), cell(a.severity), cell(a.layer === "speed" ? "live (provisional)" : "batch")));
+      document.querySelector("#anomalies-table tbody").replaceChildren(...rows);
+      showMeta(p, body);
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
+  // --- refreshing -----------------------------------------------------------------------------
+
+  async function refreshAll() {
+    if (state.running) return;
+    state.running = true;
+    try {
+      await loadCities().catch(() => {});
+      await Promise.all([
+        loadHealth(),
+        loadCurrent(),
+        loadChart("temperature-chart", "chart-temperature", "panel-temperature"),
+        loadChart("humidity-chart", "chart-humidity", "panel-humidity"),
+        loadChart("pressure-wind-chart", "chart-pressure-wind", "panel-pressure-wind"),
+        loadStats(),
+        loadAnomalies(),
+      ]);
+      document.getElementById("last-refresh").textContent = "Updated " + new Date().toLocaleTimeString() +
+        (state.paused ? " · paused" : " · next in " + state.refreshSeconds + " s");
+      document.body.dataset.refreshCount = String(Number(document.body.dataset.refreshCount) + 1);
+    } finally {
+      state.running = false;
+      schedule();
+    }
+  }
+
+  function schedule() {
+    clearTimeout(state.timer);
+    if (!state.paused && state.refreshSeconds > 0) {
+      state.timer = setTimeout(refreshAll, state.refreshSeconds * 1000);
+    }
+  }
+
+  function setUpControls() {
+    const refreshSelect = document.getElementById("refresh-select");
+    if (state.refreshSeconds > 0 && ![...refreshSelect.options].some((o) => Number(o.value) === state.refreshSeconds)) {
+      refreshSelect.append(el("option", { value: String(state.refreshSeconds) }, state.refreshSeconds + " s"));
+    }
+    refreshSelect.value = String(state.refreshSeconds || 60);
+    refreshSelect.addEventListener("change", () => {
+      state.refreshSeconds = Number(refreshSelect.value);
+      schedule();
+    });
+    const pause = document.getElementById("pause-button");
+    const showPause = () => {
+      pause.textContent = state.paused ? "Resume" : "Pause";
+      pause.setAttribute("aria-pressed", String(state.paused));
+    };
+    pause.addEventListener("click", () => {
+      state.paused = !state.paused;
+      if (!state.paused && !state.refreshSeconds) state.refreshSeconds = Number(refreshSelect.value);
+      showPause();
+      schedule();
+    });
+    showPause();
+    document.getElementById("refresh-button").addEventListener("click", refreshAll);
+    document.getElementById("city-select").addEventListener("change", (event) => {
+      state.city = event.target.value;
+      refreshAll();
+    });
+    document.getElementById("range-select").addEventListener("change", (event) => {
+      state.hours = Number(event.target.value);
+      refreshAll();
+    });
+  }
+
+  setUpControls();
+  refreshAll();
+})();

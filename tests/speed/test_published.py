@@ -1,0 +1,43 @@
+"""Reading what the batch layer published: the layout is pinned to weatherlake.batch.publish."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.lakedata import publish_view
+from weatherlake.lake import open_lake
+from weatherlake.speed import published
+
+
+@pytest.fixture
+def lake(make_settings):
+    with open_lake(make_settings()) as lake:
+        yield lake
+
+
+def test_the_layout_is_the_batch_publishers():
+    publish = pytest.importorskip("weatherlake.batch.publish")  # imports pyspark, starts no JVM
+    assert (published.ANALYTICS_DIR, published.LATEST) == (publish.ANALYTICS_DIR, publish.LATEST)
+    assert published.latest_path("anomalies") == publish.latest_path("anomalies")
+    assert publish.run_dir("anomalies", "20261121T000000Z-0001").startswith("analytics/anomalies/run=")
+
+
+def test_a_view_not_published_yet_has_no_pointer(lake):
+    assert published.read_pointer(lake, "hourly_trends") is None
+    assert published.read_snapshot(lake) is None
+
+
+def test_rows_come_from_the_part_files_only(lake):
+    rows = [{"city_id": "london-gb", "hour_of_day": h, "avg_temperature": 10.0 + h} for h in range(3)]
+    pointer = publish_view(lake, "diurnal_profile", rows, cutoff="2026-11-21T05:21:00Z")
+    lake.write(pointer["path"] + "/part-00001-5f1c-c000.json", b'{"city_id": "tokyo-jp", "hour_of_day": 0}\n\n')
+    loaded = published.read_pointer(lake, "diurnal_profile")
+    assert loaded == pointer
+    assert [r["city_id"] for r in published.read_rows(lake, loaded)] == ["london-gb"] * 3 + ["tokyo-jp"]
+
+
+def test_an_unreadable_pointer_is_ignored(lake):
+    lake.write_atomic("analytics/city_stats/_LATEST", b"{not json")
+    assert published.read_pointer(lake, "city_stats") is None
+    lake.write_atomic("analytics/city_stats/_LATEST", b'{"run_id": "x"}')
+    assert published.read_pointer(lake, "city_stats") is None

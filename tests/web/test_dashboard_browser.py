@@ -1,0 +1,147 @@
+"""The dashboard in a real headless Chromium (Debian's ``chromium``), against the running app.
+
+Playwright drives the system browser (``executable_path``); its own browser download is
+never used. Screenshots land in test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.web import data
+from tests.web.conftest import CUTOFF
+from tests.web.lakedata import write_snapshot
+from weatherlake.web import create_app
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+CHARTS = ("chart-temperature", "chart-humidity", "chart-pressure-wind")
+EVIL = '<img src=x onerror="window.__xss=1">'
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Debian's chromium is needed for this test: scripts/bootstrap.sh --test installs it"
+    return path
+
+
+@pytest.fixture
+def server(settings, published):
+    app = create_app(settings, {"RELOAD_SECONDS": 0.2})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def refresh_count(page) -> int:
+    return int(page.evaluate("document.body.dataset.refreshCount"))
+
+
+def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, lake):
+    # A live city whose name is markup: it must show as text and run nothing.
+    live = data.after(data.observations(), CUTOFF) + [data.observation("evil-xx", data.START, 7, city=EVIL, timestamp="2026-11-21T05:50:00Z")]
+    write_snapshot(lake, live, cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z")
+
+    page = browser.new_page()
+    problems = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+
+    page.goto(server + "/?refresh=1")
+    page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=20_000)
+
+    for chart in CHARTS:
+        points = page.evaluate(
+            "id => (document.getElementById(id).data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0)", chart)
+        assert points > 0, chart
+    legend = page.evaluate("() => [...document.querySelectorAll('#chart-temperature .legendtext')].map(e => e.textContent)")
+    assert {"London", "Tokyo", "Dubai"} <= set(legend)
+    assert page.locator("#stats-table tbody tr").count() == 4
+    assert page.locator("#anomalies-table tbody tr").count() == 1
+    assert "Tokyo" in page.locator("#anomalies-table tbody").inner_text()
+    assert page.locator("#current-cards .card").count() == 3  # the configured cities, not every city
+    assert page.locator("#health .card").count() >= 5
+    assert page.locator("#panel-temperature .badge").inner_text() == "merged"
+
+    # The markup in the city name is shown as text and never runs.
+    assert EVIL in page.locator("#stats-table").text_content()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#stats-table img").count() == 0
+
+    # An auto-refresh cycle picks up a new snapshot without a reload.
+    before = refresh_count(page)
+    newer = data.observation("london-gb", data.START, 1, timestamp="2026-11-21T06:10:00Z", temperature=23.0)
+    write_snapshot(lake, live + [newer], cutoff=CUTOFF, generated_at="2026-11-21T06:10:05Z", sequence=2)
+    page.wait_for_function("() => document.getElementById('current-cards').innerText.includes('23.0 °C')",
+                           timeout=20_000)
+    page.wait_for_function(f"Number(document.body.dataset.refreshCount) > {before}", timeout=20_000)
+
+    # The evil city chosen: its card and Plotly's legend show the name as text.
+    page.select_option("#city-select", "evil-xx")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#chart-temperature .legendtext')].some(e => e.textContent.includes('<img'))",
+        timeout=20_000)
+    assert EVIL in page.locator("#current-cards").text_content()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("main img").count() == 0
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.select_option("#city-select", "")
+    page.wait_for_function("() => document.querySelectorAll('#chart-temperature .legendtext').length >= 3")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling on a phone
+    assert not problems, problems
+
+
+def test_the_empty_dashboard_says_what_to_do(settings, browser):
+    app = create_app(settings, {"RELOAD_SECONDS": 0.2})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"http://127.0.0.1:{httpd.server_port}/?refresh=0")
+        page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=20_000)
+        assert "weatherlake analytics" in page.locator("#panel-temperature .state").inner_text()
+        assert "not published" in page.locator("#health").inner_text()
+        assert page.locator("#pause-button").inner_text() == "Resume"  # refresh=0 starts paused
+        assert not errors
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-empty.png"), full_page=True)
+    finally:
+        httpd.shutdown()
+
