@@ -101,8 +101,10 @@ def broker(settings: Settings, port: int | None) -> None:
 @click.option("--backfill", type=Duration(), help="First produce hourly history for this long back, e.g. 7d.")
 @click.option("--cycles", type=click.IntRange(min=0), help="Stop after this many polling cycles (0: backfill only).")
 @click.option("--interval", type=float, help="Seconds between polling cycles [default: POLL_INTERVAL_SECONDS].")
+@click.option("--inject-anomalies", type=click.IntRange(min=0), default=0,
+              help="Known temperature anomalies per city in the backfill (synthetic weather only).")
 @click.pass_obj
-def produce(settings: Settings, source, replay_file, cities, backfill, cycles, interval) -> None:
+def produce(settings: Settings, source, replay_file, cities, backfill, cycles, interval, inject_anomalies) -> None:
     """Pull weather for the configured cities into Kafka, keyed by city_id."""
     from dataclasses import replace
 
@@ -112,7 +114,8 @@ def produce(settings: Settings, source, replay_file, cities, backfill, cycles, i
                                   "poll_interval_seconds": interval}.items() if v is not None}
     if cities:
         changes["cities"] = tuple(c.strip() for c in cities.split(",") if c.strip())
-    run_producer(replace(settings, **changes), backfill=backfill, cycles=cycles, stop=logs.stop_event())
+    run_producer(replace(settings, **changes), backfill=backfill, cycles=cycles, stop=logs.stop_event(),
+                 inject_anomalies=inject_anomalies)
 
 
 @cli.command()

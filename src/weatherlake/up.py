@@ -133,7 +133,7 @@ def run_pipeline(
         if standalone_spark:
             _start_spark(supervisor)
         supervisor.start("sink", "consume")
-        supervisor.start("producer", "produce", *(["--backfill", "7d"] if demo else []))
+        supervisor.start("producer", "produce", *(["--backfill", "7d", "--inject-anomalies", "2"] if demo else []))
         supervisor.start("speed", "speed")
         supervisor.start("web", "serve")
         minutes = max(1, int(analytics_every.total_seconds() // 60))

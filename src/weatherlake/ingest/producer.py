@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from weatherlake import records
 from weatherlake.config import Settings
@@ -139,21 +139,41 @@ def poll_once(publisher: ObservationPublisher, source, cities, timeout: float) -
     return stats
 
 
-def run_producer(settings: Settings, *, backfill=None, cycles: int | None = None, stop: threading.Event) -> PublishStats:
-    """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
-    from datetime import datetime
+def demo_anomalies(cities, start: datetime, end: datetime, per_city: int, seed: int) -> list:
+    """Known anomalies for synthetic weather: sudden temperature jumps at seeded hours.
 
+    The demo injects them so the anomaly view has something to show; only synthetic data
+    (explicit, or standing in for an unreachable provider) carries them.
+    """
+    import random
+
+    from weatherlake.sources import Anomaly
+
+    rng = random.Random(seed)
+    hours = int((end - start).total_seconds() // 3600)
+    anomalies = []
+    for city in cities:
+        for hour in rng.sample(range(24, hours), min(per_city, max(0, hours - 24))):
+            delta = rng.choice((-1, 1)) * rng.uniform(12.0, 16.0)
+            anomalies.append(Anomaly(city.id, start + timedelta(hours=hour), "temperature", round(delta, 1)))
+    return anomalies
+
+
+def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycles: int | None = None,
+                 stop: threading.Event, inject_anomalies: int = 0) -> PublishStats:
+    """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
     from weatherlake.cities import resolve
     from weatherlake.sources import backfill as history
     from weatherlake.sources import open_source
 
     cities = resolve(settings.cities)
-    source = open_source(settings)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - (backfill or timedelta(0))
+    anomalies = demo_anomalies(cities, start, end, inject_anomalies, settings.synthetic_seed)
+    source = open_source(settings, anomalies=anomalies)
     total = PublishStats()
     with ObservationPublisher(settings, origin=f"producer:{source.name}") as publisher:
         if backfill:
-            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-            start = end - backfill
             log.info("backfilling %d cities from %s to %s", len(cities), start, end)
             total += publisher.publish(history(source, cities, start, end, progress=_report_backfill))
             publisher.flush()

@@ -1,0 +1,77 @@
+"""The producer: validation at the edge, keying, dead letters, kept failures."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from tests.factories import observation
+from weatherlake.cities import resolve
+from weatherlake.ingest import kafka
+from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies
+from weatherlake.sources import RawLine
+
+
+def read_all(settings, topic: str, expected: int) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+                             consumer_timeout_ms=2000)
+    messages = []
+    deadline = time.monotonic() + 30
+    while len(messages) < expected and time.monotonic() < deadline:
+        messages.extend(consumer)
+    consumer.close()
+    return messages
+
+
+@pytest.mark.broker
+def test_key_partitioning_matches_the_kafka_clients_own(broker, make_settings):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    plain = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    partitioner = kafka.KeyPartitioner(settings.kafka_partitions)
+    try:
+        for city_id in ("london-gb", "new-york-us", "tokyo-jp", "sydney-au", "dubai-ae", "a", "zz-top"):
+            landed = plain.send(settings.kafka_topic, key=city_id.encode(), value=b"{}").get(timeout=30)
+            assert landed.partition == partitioner(city_id.encode()), city_id
+    finally:
+        plain.close()
+
+
+@pytest.mark.broker
+def test_valid_records_are_keyed_by_city_and_invalid_ones_dead_lettered(broker, make_settings):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    bad = observation(3)
+    bad["humidity"] = 120.0
+    raw = RawLine(b"{oops", "not valid JSON: unexpected end", "replay.jsonl", 7)
+    with ObservationPublisher(settings, origin="producer:test") as publisher:
+        stats = publisher.publish([observation(0), observation(1), bad, raw, observation(2)])
+        assert publisher.flush() == 0
+    assert (stats.sent, stats.dead_lettered) == (3, 2)
+
+    good = read_all(settings, settings.kafka_topic, 3)
+    assert sorted(m.key for m in good) == sorted(observation(i)["city_id"].encode() for i in range(3))
+    partitioner = kafka.KeyPartitioner(settings.kafka_partitions)
+    assert all(m.partition == partitioner(m.key) for m in good)
+
+    letters = read_all(settings, settings.kafka_dlq_topic, 2)
+    by_reason = {dict(m.headers)["dlq.reason"].decode(): m for m in letters}
+    assert set(by_reason) == {"humidity 120.0 out of range 0..100",
+                              "not valid JSON: unexpected end (replay.jsonl:7)"}
+    assert all(dict(m.headers)["dlq.origin"] == b"producer:test" for m in letters)
+    assert by_reason["not valid JSON: unexpected end (replay.jsonl:7)"].value == b"{oops"
+
+
+def test_demo_anomalies_are_seeded_and_inside_the_window():
+    cities = resolve(["london-gb", "tokyo-jp"])
+    end = datetime(2026, 11, 23, tzinfo=UTC)
+    start = end - timedelta(days=7)
+    first = demo_anomalies(cities, start, end, per_city=2, seed=42)
+    assert first == demo_anomalies(cities, start, end, per_city=2, seed=42)
+    assert len(first) == 4
+    assert {a.city_id for a in first} == {"london-gb", "tokyo-jp"}
+    assert all(start + timedelta(hours=24) <= a.hour < end and abs(a.delta) >= 12 for a in first)
+    assert demo_anomalies(cities, start, start + timedelta(hours=10), per_city=2, seed=1) == []
