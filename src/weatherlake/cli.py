@@ -184,18 +184,22 @@ def up(settings: Settings, demo: bool, duration: timedelta | None, local_spark: 
                  standalone_spark=not local_spark, analytics_every=analytics_every)
 
 
-def _add_optional_commands() -> None:
-    """Commands of layers that live in their own modules."""
-    from weatherlake.batch.commands import analytics, scheduler
+def _add_layer_commands() -> None:
+    """Commands of layers that live in their own packages (imported here, not at their use)."""
+    from weatherlake.speed.commands import speed
+    from weatherlake.web.commands import serve
 
+    cli.add_command(speed)
+    cli.add_command(serve)
+    try:
+        from weatherlake.batch.commands import analytics, scheduler
+    except ImportError:  # the batch layer's commands are being written in this tree
+        return
     cli.add_command(analytics)
     cli.add_command(scheduler)
 
 
-try:
-    _add_optional_commands()
-except ImportError:  # the batch layer is not installed in this tree yet
-    pass
+_add_layer_commands()
 
 
 def main() -> None:

@@ -1,28 +1,36 @@
 """The ``anomalies`` view: observations that are extreme for their place and time.
 
-Each observation's temperature, humidity, pressure and wind speed is judged twice, with
-robust statistics only (medians and median absolute deviations, never a mean and a
-standard deviation that the outliers themselves inflate):
+Each observation's temperature, humidity, pressure and wind speed is judged with robust
+statistics only (medians and median absolute deviations, never a mean and a standard
+deviation that the outliers themselves inflate), in two ways at once:
 
 1. **Seasonal baseline** -- what is normal for this city at this hour of day: the median
    of the metric over the window for (city, UTC hour of day), and its MAD. The deviation
    from it, ``dev``, takes the daily cycle out: a warm afternoon is not unusual.
-2. **Local context** -- the neighbouring hours. For the ``context_hours`` (3) clock
-   hours before and the 3 after, take the median of their hourly mean ``dev`` on each
-   side. The observation's *excess* is how far it sticks out beyond *both* sides: zero
-   when it lies between them (a front moving through, a ramp), the smaller of the two
-   gaps when it is above both or below both (a spike). A week-long cold spell moves the
-   neighbours with it, so it is weather, not 168 anomalies; a sudden warm hour in the
-   night sticks out of both sides, however much that city's nights vary from day to day.
+2. **Local context** -- the neighbouring hours. Among the hours with data up to
+   ``context_hours`` (3) before, and up to 3 after, take the median of their hourly mean
+   ``dev`` on each side. The observation's *excess* is how far it sticks out beyond
+   *both* sides: zero when it lies between them (a front moving through, a ramp), the
+   smaller of the two gaps when it is above both or below both (a spike). A week-long
+   cold spell moves the neighbours with it, so it is weather, not 168 anomalies; a
+   sudden warm hour in the night sticks out of both sides, however much that city's
+   nights vary from one day to the next.
 
-The score is ``excess / scale``, where ``scale`` is 1.4826 x the city's median absolute
-one-sided gap (a robust standard deviation of hour-to-hour change), guarded by a floor
-per metric (:data:`MIN_SCALE`) so that a perfectly steady series (MAD 0) cannot make a
-tiny wobble infinitely significant. An observation is flagged at ``|score| >= 4``;
-severity is ``moderate`` below 6, ``severe`` below 10, ``extreme`` from 10.
+The score is ``excess / scale``. ``scale`` is 1.4826 x the city's median one-sided gap
+(the typical hour-to-hour change of that metric in that city), guarded by a floor per
+metric (:data:`MIN_SCALE`) so that a perfectly steady series (MAD 0) cannot make a tiny
+wobble infinitely significant. An observation is flagged at ``|score| >= 4``; severity is
+``moderate`` below 6, ``severe`` below 10, ``extreme`` from 10.
 
 An observation needs data on both sides (within 3 hours) to be judged: the newest hours
 before the cutoff are judged by the next run, once the hours after them are in the lake.
+
+How it stays cheap: the seasonal medians and MADs come from one aggregation (exact,
+from each group's sorted values); the context is computed on the per-hour table (mean,
+min and max per metric), whose windows stream over the input's (city, hour) order; an
+hour is a candidate only if its extreme observation sticks out, and only the candidates'
+observations are scored one by one. That is exact, not an approximation: an observation
+whose excess passes the threshold makes its hour's maximum (or minimum) pass it too.
 
 Rows: ``city_id``, ``city``, ``timestamp``, ``metric``, ``value``, ``baseline`` (the
 value expected from the hour of day and the neighbouring hours), ``score``, ``severity``,
@@ -32,7 +40,7 @@ value expected from the hour of day and the neighbouring hours), ``score``, ``se
 
 :func:`global_three_sigma` keeps the original template's rule (mean +- 3 standard
 deviations per city over the whole window) for comparison only; it is not published: it
-flags every hour of a cold spell and misses a night-time spike (docs/batch.md).
+flags the hours of a cold spell and misses a night-time spike (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -80,28 +88,26 @@ class AnomalyParams:
     min_scale: dict[str, float] = field(default_factory=lambda: dict(MIN_SCALE))
 
 
-def _median3(values: list[Column]) -> Column:
-    """Median of up to three nullable values: of those present (mean of two), null if none."""
-    a, b, c = values
-    present = sum(F.when(v.isNotNull(), 1).otherwise(0) for v in values)
-    total = F.coalesce(a, F.lit(0.0)) + F.coalesce(b, F.lit(0.0)) + F.coalesce(c, F.lit(0.0))
-    return (
-        F.when(present == 3, F.greatest(F.least(a, b), F.least(F.greatest(a, b), c)))
-        .when(present == 2, total / 2)
-        .when(present == 1, total)
-    )
-
-
-def _median_any(values: list[Column]) -> Column:
-    if len(values) == 3:
-        return _median3(values)
-    # Other context widths: exact median of the non-null values through a sorted array.
-    present = F.filter(F.array(*values), lambda v: v.isNotNull())
-    ordered = F.array_sort(present)
-    n = F.size(ordered)
-    low = F.element_at(ordered, F.floor((n + 1) / 2).cast("int"))
-    high = F.element_at(ordered, F.floor(n / 2).cast("int") + 1)
+def _median_of_sorted(values: Column) -> Column:
+    """Median of a sorted array (mean of the two middle values when even); null if empty."""
+    n = F.size(values)
+    low = F.element_at(values, F.floor((n + 1) / 2).cast("int"))
+    high = F.element_at(values, (F.floor(n / 2) + 1).cast("int"))
     return F.when(n > 0, (low + high) / 2)
+
+
+def _median_present(values: list[Column]) -> Column:
+    """Median of the non-null values among a few columns; null if all are null."""
+    if len(values) == 3:  # the default: plain comparisons, no arrays
+        a, b, c = values
+        present = sum(F.when(v.isNotNull(), 1).otherwise(0) for v in values)
+        total = F.coalesce(a, F.lit(0.0)) + F.coalesce(b, F.lit(0.0)) + F.coalesce(c, F.lit(0.0))
+        return (
+            F.when(present == 3, F.greatest(F.least(a, b), F.least(F.greatest(a, b), c)))
+            .when(present == 2, total / 2)
+            .when(present == 1, total)
+        )
+    return _median_of_sorted(F.array_sort(F.filter(F.array(*values), lambda v: v.isNotNull())))
 
 
 def _excess(dev: Column, before: Column, after: Column) -> Column:
@@ -112,73 +118,106 @@ def _excess(dev: Column, before: Column, after: Column) -> Column:
 
 
 def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRICS) -> DataFrame:
-    """Per (city_id, hour_of_day): ``m__seasonal`` (exact median) and ``m__mad`` for each metric."""
-    obs = observations.select("city_id", F.hour("ts").alias("hour_of_day"), *metrics)
-    medians = obs.groupBy("city_id", "hour_of_day").agg(*[F.median(m).alias(f"{m}__seasonal") for m in metrics])
-    mads = (
-        obs.join(F.broadcast(medians), ["city_id", "hour_of_day"])
-        .groupBy("city_id", "hour_of_day")
-        .agg(*[F.median(F.abs(F.col(m) - F.col(f"{m}__seasonal"))).alias(f"{m}__mad") for m in metrics])
+    """Per (city_id, hour_of_day): exact ``m__seasonal`` (median) and ``m__mad`` per metric.
+
+    One aggregation: each group's values are collected (a few hundred a year), sorted
+    once for the median and once more as absolute deviations for the MAD.
+    """
+    grouped = observations.groupBy("city_id", F.hour("ts").alias("hour_of_day")).agg(
+        *[F.array_sort(F.collect_list(m)).alias(f"{m}__values") for m in metrics]
     )
-    return medians.join(mads, ["city_id", "hour_of_day"])
+    medians = grouped.select(
+        "city_id",
+        "hour_of_day",
+        *[F.col(f"{m}__values") for m in metrics],
+        *[_median_of_sorted(F.col(f"{m}__values")).alias(f"{m}__seasonal") for m in metrics],
+    )
+    return medians.select(
+        "city_id",
+        "hour_of_day",
+        *[F.col(f"{m}__seasonal") for m in metrics],
+        *[
+            _median_of_sorted(
+                F.array_sort(F.transform(f"{m}__values", lambda v, m=m: F.abs(v - F.col(f"{m}__seasonal"))))
+            ).alias(f"{m}__mad")
+            for m in metrics
+        ],
+    )
 
 
-def local_context(observations: DataFrame, seasonal: DataFrame, params: AnomalyParams) -> DataFrame:
-    """Per (city_id, hour_index) with data: the seasonal baseline, and per metric the median
-    hourly deviation in the hours before (``m__before``) and after (``m__after``), and the
-    city's scale of ordinary hour-to-hour change (``m__scale``)."""
+def hourly_context(observations: DataFrame, seasonal: DataFrame, params: AnomalyParams) -> DataFrame:
+    """Per (city_id, hour_index) with data, for each metric m: ``m__seasonal``, ``m__mad``,
+    ``m__before`` / ``m__after`` (median hourly deviation on each side), ``m__scale``, and the
+    hour's extreme deviations ``m__max_dev`` / ``m__min_dev``."""
     metrics, reach = params.metrics, params.context_hours
     hourly = (
-        observations.groupBy("city_id", "hour_index")
-        .agg(*[F.avg(m).alias(f"{m}__hour") for m in metrics])
+        with_hour_index(observations)
+        .groupBy("city_id", "hour_index")
+        .agg(*[agg(m).alias(f"{m}__{name}") for m in metrics for name, agg in
+               (("mean", F.avg), ("max", F.max), ("min", F.min))])
         .withColumn("hour_of_day", F.pmod("hour_index", 24).cast("int"))
         .join(F.broadcast(seasonal), ["city_id", "hour_of_day"])
-        .select(
-            "city_id",
-            "hour_index",
-            *[c for m in metrics for c in (f"{m}__seasonal", f"{m}__mad")],
-            *[(F.col(f"{m}__hour") - F.col(f"{m}__seasonal")).alias(f"{m}__hdev") for m in metrics],
-        )
+    )
+    deviations = hourly.select(
+        "city_id",
+        "hour_index",
+        *[c for m in metrics for c in (f"{m}__seasonal", f"{m}__mad")],
+        *[(F.col(f"{m}__{name}") - F.col(f"{m}__seasonal")).alias(f"{m}__{name}_dev")
+          for m in metrics for name in ("mean", "max", "min")],
     )
     timeline = Window.partitionBy("city_id").orderBy("hour_index")
     hour = F.col("hour_index")
 
     def neighbour(column: str, k: int) -> Column:
-        """The k-th hour with data before (k < 0: after), if it is within ``reach`` hours."""
-        offset_hour = F.lag("hour_index", k).over(timeline) if k > 0 else F.lead("hour_index", -k).over(timeline)
-        value = F.lag(column, k).over(timeline) if k > 0 else F.lead(column, -k).over(timeline)
-        return F.when(F.abs(hour - offset_hour) <= reach, value)
+        """The value k hours-with-data before (k > 0) or after (k < 0), if within ``reach`` hours."""
+        if k > 0:
+            other_hour, value = F.lag("hour_index", k).over(timeline), F.lag(column, k).over(timeline)
+        else:
+            other_hour, value = F.lead("hour_index", -k).over(timeline), F.lead(column, -k).over(timeline)
+        return F.when(F.abs(hour - other_hour) <= reach, value)
 
     sides = []
     for m in metrics:
-        sides.append(_median_any([neighbour(f"{m}__hdev", k) for k in range(1, reach + 1)]).alias(f"{m}__before"))
-        sides.append(_median_any([neighbour(f"{m}__hdev", -k) for k in range(1, reach + 1)]).alias(f"{m}__after"))
-    context = hourly.select("*", *sides)
+        sides.append(_median_present([neighbour(f"{m}__mean_dev", k) for k in range(1, reach + 1)]).alias(f"{m}__before"))
+        sides.append(_median_present([neighbour(f"{m}__mean_dev", -k) for k in range(1, reach + 1)]).alias(f"{m}__after"))
+    context = deviations.select("*", *sides)
     city = Window.partitionBy("city_id")
     scales = []
     for m in metrics:
-        hdev = F.col(f"{m}__hdev")
-        typical = (
-            F.median(F.abs(hdev - F.col(f"{m}__before"))).over(city)
-            + F.median(F.abs(hdev - F.col(f"{m}__after"))).over(city)
-        ) / 2
-        scales.append(F.greatest(F.lit(MAD_TO_SIGMA) * typical, F.lit(params.min_scale[m])).alias(f"{m}__scale"))
+        mean_dev = F.col(f"{m}__mean_dev")
+        typical_gap = F.median(
+            (F.abs(mean_dev - F.col(f"{m}__before")) + F.abs(mean_dev - F.col(f"{m}__after"))) / 2
+        ).over(city)
+        scales.append(
+            F.greatest(F.coalesce(F.lit(MAD_TO_SIGMA) * typical_gap, F.lit(0.0)), F.lit(params.min_scale[m])).alias(
+                f"{m}__scale"
+            )
+        )
     return context.select("*", *scales)
 
 
 def score(observations: DataFrame, params: AnomalyParams = AnomalyParams()) -> DataFrame:
-    """Pure transform: every observation with, per metric m, its ``m__score`` and parts.
+    """Pure transform: the observations of candidate hours, with per metric m its
+    ``m__score``, ``m__excess``, ``m__seasonal``, ``m__seasonal_score`` and ``m__scale``.
 
-    Columns per metric: ``m__seasonal`` (hour-of-day median), ``m__seasonal_score``,
-    ``m__excess``, ``m__scale``, ``m__score`` (null where there is no context).
+    Candidate hours are those whose highest or lowest observation of some metric sticks
+    out by at least the threshold; every observation outside them scores below it.
     """
-    metrics = params.metrics
-    obs = with_hour_index(observations).select(
-        "city_id", "city", "ts", "hour_index", F.hour("ts").alias("hour_of_day"), *metrics
-    )
-    context = local_context(obs, seasonal_baseline(obs, metrics), params)
-    # Both sides are partitioned by city and sorted by (city, hour): a merge, no shuffle.
-    joined = obs.join(context, ["city_id", "hour_index"])
+    metrics, threshold = params.metrics, params.threshold
+    obs = with_hour_index(observations).select("city_id", "city", "ts", "hour_index", *metrics)
+    context = hourly_context(obs, seasonal_baseline(obs, metrics), params)
+    candidate = F.lit(False)
+    for m in metrics:
+        before, after, scale = F.col(f"{m}__before"), F.col(f"{m}__after"), F.col(f"{m}__scale")
+        high = _excess(F.col(f"{m}__max_dev"), before, after) / scale
+        low = _excess(F.col(f"{m}__min_dev"), before, after) / scale
+        candidate |= F.coalesce((high >= threshold) | (low <= -threshold), F.lit(False))
+    keep = ["city_id", "hour_index"] + [
+        f"{m}__{part}" for m in metrics for part in ("seasonal", "mad", "before", "after", "scale")
+    ]
+    candidates = context.where(candidate).select(*keep)
+    # Few rows: broadcast them into one scan of the observations.
+    joined = obs.join(F.broadcast(candidates), ["city_id", "hour_index"])
     columns = []
     for m in metrics:
         dev = F.col(m) - F.col(f"{m}__seasonal")
@@ -203,35 +242,29 @@ def severity(abs_score: Column, params: AnomalyParams) -> Column:
 def transform(observations: DataFrame, params: AnomalyParams = AnomalyParams()) -> DataFrame:
     """Pure transform: clean observations -> anomalies rows (one per flagged metric)."""
     scored = score(observations, params)
-    flagged_any = F.lit(False)
-    for m in params.metrics:
-        flagged_any = flagged_any | (F.abs(F.col(f"{m}__score")) >= params.threshold)
     candidates = []
     for m in params.metrics:
-        value, excess, s = F.col(m), F.col(f"{m}__excess"), F.col(f"{m}__score")
+        value, excess = F.col(m), F.col(f"{m}__excess")
         candidates.append(
             F.struct(
                 F.lit(m).alias("metric"),
                 value.alias("value"),
                 (value - excess).alias("baseline"),
-                s.alias("score"),
+                F.col(f"{m}__score").alias("score"),
                 excess.alias("deviation"),
                 F.col(f"{m}__seasonal").alias("seasonal_baseline"),
                 F.col(f"{m}__seasonal_score").alias("seasonal_score"),
                 F.col(f"{m}__scale").alias("local_scale"),
             )
         )
-    exploded = scored.where(flagged_any).select(
+    flagged = scored.select(
         "city_id",
         "city",
         "ts",
-        "hour_of_day",
-        F.explode(
-            F.filter(F.array(*candidates), lambda a: F.abs(a["score"]) >= params.threshold)
-        ).alias("a"),
+        F.explode(F.filter(F.array(*candidates), lambda a: F.abs(a["score"]) >= params.threshold)).alias("a"),
     )
     a = F.col("a")
-    return exploded.select(
+    return flagged.select(
         "city_id",
         "city",
         iso_utc("ts").alias("timestamp"),
@@ -245,7 +278,7 @@ def transform(observations: DataFrame, params: AnomalyParams = AnomalyParams()) 
         F.round(a["seasonal_baseline"], 3).alias("seasonal_baseline"),
         F.round(a["seasonal_score"], 2).alias("seasonal_score"),
         F.round(a["local_scale"], 3).alias("local_scale"),
-        "hour_of_day",
+        F.hour("ts").alias("hour_of_day"),
     )
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from weatherlake import records
 from weatherlake.config import Settings
-from weatherlake.errors import InvalidRecord, SourceAuthError, SourceError
+from weatherlake.errors import BrokerError, InvalidRecord, SourceAuthError, SourceError
 from weatherlake.ingest import kafka
 from weatherlake.sources.replay import RawLine
 
@@ -41,7 +41,7 @@ class ObservationPublisher:
         self.settings = settings
         self.origin = origin
         self._client = client
-        self._partition = kafka.KeyPartitioner(settings.kafka_partitions)
+        self._partition: kafka.KeyPartitioner | None = None
         self._failed: list[tuple[str, bytes, bytes, list]] = []
         self._lock = threading.Lock()
 
@@ -59,6 +59,7 @@ class ObservationPublisher:
         """
         stats = PublishStats()
         topic = self.settings.kafka_topic
+        partition = self._partition or self._partitioner(topic)
         for candidate in candidates:
             try:
                 if isinstance(candidate, RawLine):
@@ -69,9 +70,21 @@ class ObservationPublisher:
                 stats.dead_lettered += 1
                 continue
             key = record["city_id"].encode()
-            self._send(topic, key, records.encode(record), self._partition(key))
+            self._send(topic, key, records.encode(record), partition(key))
             stats.sent += 1
         return stats
+
+    def _partitioner(self, topic: str) -> kafka.KeyPartitioner:
+        """Key partitioning over the topic's real partition count (not KAFKA_PARTITIONS)."""
+        partitions = kafka.with_retries(
+            f"reading the partitions of {topic}", lambda: self.client.partitions_for(topic),
+            give_up_after=self.settings.kafka_connect_timeout_seconds,
+        )
+        if not partitions:
+            raise BrokerError(f"topic {topic} does not exist on {self.settings.bootstrap_servers}; "
+                              "create it with `weatherlake broker`")
+        self._partition = kafka.KeyPartitioner(len(partitions))
+        return self._partition
 
     def _dead_letter(self, candidate, reason: str) -> None:
         if isinstance(candidate, RawLine):

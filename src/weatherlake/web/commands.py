@@ -31,6 +31,9 @@ def gunicorn_options(settings: Settings) -> dict:
         "proc_name": "weatherlake-serve",
         # Every worker loads the views itself; nothing is shared before the fork.
         "preload_app": False,
+        # gunicorn 27's runtime control socket lives at one path per user: two servers (or a
+        # test beside a running one) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
 
 

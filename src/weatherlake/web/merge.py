@@ -136,7 +136,7 @@ def _recompute_rolling(rows: list[dict], first_hour: str, rolling_hours: int) ->
     sums = [0.0]
     counts = [0]
     for row in rows:
-        sums.append(sums[-1] + (row["avg_temperature"] or 0.0) * row["record_count"])
+        sums.append(sums[-1] + (row.get("avg_temperature") or 0.0) * row["record_count"])
         counts.append(counts[-1] + row["record_count"])
     for i, row in enumerate(rows):
         if row["hour"] < first_hour:
