@@ -117,6 +117,10 @@ def _excess(dev: Column, before: Column, after: Column) -> Column:
     return F.when(before.isNull() | after.isNull(), F.lit(None)).when(gap_before * gap_after > 0, smaller).otherwise(0.0)
 
 
+def _distance_from(center: Column):
+    return lambda value: F.abs(value - center)
+
+
 def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRICS) -> DataFrame:
     """Per (city_id, hour_of_day): exact ``m__seasonal`` (median) and ``m__mad`` per metric.
 
@@ -137,9 +141,9 @@ def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRIC
         "hour_of_day",
         *[F.col(f"{m}__seasonal") for m in metrics],
         *[
-            _median_of_sorted(
-                F.array_sort(F.transform(f"{m}__values", lambda v, m=m: F.abs(v - F.col(f"{m}__seasonal"))))
-            ).alias(f"{m}__mad")
+            _median_of_sorted(F.array_sort(F.transform(f"{m}__values", _distance_from(F.col(f"{m}__seasonal"))))).alias(
+                f"{m}__mad"
+            )
             for m in metrics
         ],
     )

@@ -106,18 +106,15 @@ def period_start(period: str, day: str = "day") -> Column:
 def transform(observations: DataFrame, periods: tuple[str, ...] = PERIODS) -> DataFrame:
     """Pure transform: clean observations -> city_stats rows (whole window + each period).
 
-    One pass over the observations builds per-day partial sums; weeks, months and the
-    whole window are merged from those few rows.
+    One pass over the observations builds per-day partial sums; each day row is then
+    counted once per period it belongs to (its day, week, month, and the whole window),
+    and those few rows are merged in a second, small aggregation.
     """
     days = _day_partials(observations)
-    rows = _combine(days, ["city_id", "city"]).select(
-        *COLUMNS[:13], F.lit(None).cast("string").alias("period"), F.lit(None).cast("string").alias("period_start")
+    memberships = [F.struct(F.lit(None).cast("string").alias("period"), F.lit(None).cast("date").alias("start"))]
+    memberships += [F.struct(F.lit(p).alias("period"), period_start(p).alias("start")) for p in periods]
+    exploded = days.select("*", F.explode(F.array(*memberships)).alias("_m")).select(
+        "*", F.col("_m.period").alias("period"), F.col("_m.start").alias("period_start")
     )
-    for period in periods:
-        part = _combine(days.withColumn("period_start", period_start(period)), ["city_id", "city", "period_start"])
-        rows = rows.unionByName(
-            part.select(
-                *COLUMNS[:13], F.lit(period).alias("period"), F.date_format("period_start", "yyyy-MM-dd").alias("period_start")
-            )
-        )
-    return rows
+    rows = _combine(exploded, ["city_id", "city", "period", "period_start"])
+    return rows.select(*COLUMNS[:13], "period", F.date_format("period_start", "yyyy-MM-dd").alias("period_start"))

@@ -159,7 +159,8 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
     time within each partition: the views group and window by city and hour, and with
     the input cached in this order they do so without shuffling or sorting again.
     """
-    ts = F.try_to_timestamp(F.col("timestamp"), F.lit("yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"))
+    # try_cast: an unreadable timestamp is null (then malformed), never a failed job (ANSI mode).
+    ts = F.col("timestamp").try_cast("timestamp")
     complete = (
         F.col("city_id").isNotNull()
         & F.col("city").isNotNull()
@@ -203,12 +204,9 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
     )
     ranked = parsed.withColumn("_copy", F.row_number().over(copies))
     status = F.when(F.col("status").isNull() & (F.col("_copy") > 1), F.lit(DUPLICATE)).otherwise(F.col("status"))
-    # One display name per city, even if a source renamed it once: the greatest accepted one.
-    names = Window.partitionBy("city_id")
-    city = F.max(F.when(F.col("status").isNull(), F.col("city"))).over(names)
     return ranked.select(
         "city_id",
-        F.coalesce(city, F.col("city")).alias("city"),
+        "city",
         "ts",
         "hour_index",
         *METRICS,

@@ -38,8 +38,18 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
         F.sum("rainfall").alias("total_rainfall"),
         F.sum("temperature").alias("_sum_temperature"),
     )
-    rolling = Window.partitionBy("city_id").orderBy("hour_index").rangeBetween(-(rolling_hours - 1), 0)
-    window_count = F.sum("record_count").over(rolling)
+    # Rolling sums as differences of running sums: both running sums are computed
+    # incrementally, where a sliding 24-hour frame would re-add its 24 rows for every row.
+    # Differences of running sums of temperatures stay exact far beyond the 4 decimals shown.
+    running = Window.partitionBy("city_id").orderBy("hour_index")
+    upto_now = running.rangeBetween(Window.unboundedPreceding, 0)
+    upto_before = running.rangeBetween(Window.unboundedPreceding, -rolling_hours)
+    window_sum = F.sum("_sum_temperature").over(upto_now) - F.coalesce(
+        F.sum("_sum_temperature").over(upto_before), F.lit(0.0)
+    )
+    window_count = F.sum("record_count").over(upto_now) - F.coalesce(
+        F.sum("record_count").over(upto_before), F.lit(0)
+    )
     return hourly.select(
         "city_id",
         "city",
@@ -52,8 +62,6 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
         F.round("avg_pressure", DECIMALS).alias("avg_pressure"),
         F.round("avg_wind_speed", DECIMALS).alias("avg_wind_speed"),
         F.round("total_rainfall", DECIMALS).alias("total_rainfall"),
-        F.round(F.sum("_sum_temperature").over(rolling) / window_count, DECIMALS).alias(
-            "rolling_24h_avg_temperature"
-        ),
+        F.round(window_sum / window_count, DECIMALS).alias("rolling_24h_avg_temperature"),
         window_count.alias("rolling_24h_record_count"),
     )
