@@ -185,18 +185,13 @@ def up(settings: Settings, demo: bool, duration: timedelta | None, local_spark: 
 
 
 def _add_layer_commands() -> None:
-    """Commands of layers that live in their own packages (imported here, not at their use)."""
+    """Commands of layers that live in their own packages."""
+    from weatherlake.batch.commands import analytics, scheduler
     from weatherlake.speed.commands import speed
     from weatherlake.web.commands import serve
 
-    cli.add_command(speed)
-    cli.add_command(serve)
-    try:
-        from weatherlake.batch.commands import analytics, scheduler
-    except ImportError:  # the batch layer's commands are being written in this tree
-        return
-    cli.add_command(analytics)
-    cli.add_command(scheduler)
+    for command in (analytics, scheduler, speed, serve):
+        cli.add_command(command)
 
 
 _add_layer_commands()

@@ -107,6 +107,8 @@ class LakeCounter:
 SPARK_MASTER_PORT = 7077
 SPARK_MASTER_UI_PORT = 8080
 SPARK_WORKER_UI_PORT = 8081
+# The scheduler starts when the first records are in the lake, or after this long.
+SCHEDULER_PATIENCE_SECONDS = 180
 
 
 def run_pipeline(
@@ -136,9 +138,10 @@ def run_pipeline(
         supervisor.start("producer", "produce", *(["--backfill", "7d", "--inject-anomalies", "2"] if demo else []))
         supervisor.start("speed", "speed")
         supervisor.start("web", "serve")
-        minutes = max(1, int(analytics_every.total_seconds() // 60))
-        supervisor.start("scheduler", "scheduler", "--every", f"{minutes}m")
         _announce(settings, lake, standalone_spark)
+        minutes = max(1, int(analytics_every.total_seconds() // 60))
+        scheduler_due = time.monotonic() + SCHEDULER_PATIENCE_SECONDS
+        scheduler_started = False
         last_report = None
         while not stop.wait(2.0):
             if deadline and time.monotonic() > deadline:
@@ -151,6 +154,10 @@ def run_pipeline(
             if report != last_report:
                 log.info("lake: %s records in %d files across %d dates", f"{report[2]:,}", report[1], report[0])
                 last_report = report
+            # The first analytics run waits for data in the lake, so its views are not empty.
+            if not scheduler_started and (report[2] > 0 or time.monotonic() > scheduler_due):
+                supervisor.start("scheduler", "scheduler", "--every", f"{minutes}m")
+                scheduler_started = True
     finally:
         supervisor.stop_all()
         dates, files, records = counter.summary()

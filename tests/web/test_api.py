@@ -347,3 +347,25 @@ def test_dashboard_page_and_local_plotly(client, settings):
     assert js.status_code == 200 and js.mimetype == "text/javascript"
     assert b"plotly.js" in js.data[:2000] and len(js.data) > 1_000_000
     assert client.get("/static/dashboard/dashboard.js").status_code == 200
+
+
+def test_requests_do_not_touch_the_lake_between_reloads(settings, published):
+    app = create_app(settings, {"RELOAD_SECONDS": 3600, "BACKGROUND_REFRESH": False})
+    client = app.test_client()
+    get(client, "/api/health")  # the first load
+    store = app.extensions["weatherlake"]["store"]
+    calls = []
+
+    class Counting:
+        def __init__(self, lake):
+            self.lake = lake
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(self.lake, name)
+
+    store._lake = Counting(store.lake)
+    for url in ["/api/current", "/api/city-statistics", "/api/hourly-trends", "/api/anomalies", "/api/cities",
+                "/api/daily-statistics", "/api/temperature-chart", "/api/pipeline", "/metrics"]:
+        assert client.get(url).status_code == 200, url
+    assert calls == []

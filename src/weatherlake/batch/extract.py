@@ -191,10 +191,7 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
         "city_id", "city", "ts", hour_index().alias("hour_index"), "ingested_at", *METRICS, "rainfall",
         status.alias("status"),
     )
-    if partitions:
-        parsed = parsed.repartition(partitions, "city_id")
-    else:
-        parsed = parsed.repartition("city_id")
+    parsed = parsed.repartition(partitions, "city_id") if partitions else parsed.repartition("city_id")
     # hour_index is a function of ts: partitioning by it too changes no group, but makes the
     # sort (city_id, hour_index, ts, ...) the order every later window and merge reuses.
     copies = Window.partitionBy("city_id", "hour_index", "ts").orderBy(

@@ -72,14 +72,19 @@ class SparkLake(Lake):
         """Delete a directory and everything under it; False if it did not exist."""
         return bool(self._fs.delete(self._path(path), True))
 
-    def list(self, directory: str) -> list[str]:
+    def _statuses(self, directory: str) -> list:
         try:
-            statuses = self._fs.listStatus(self._path(directory))
+            return list(self._fs.listStatus(self._path(directory)))
         except Py4JJavaError as error:
             if "FileNotFoundException" in str(error.java_exception.getClass().getName()):
                 return []
             raise LakeError(f"cannot list {directory}: {error.java_exception.getMessage()}") from None
-        return sorted(status.getPath().getName() for status in statuses)
+
+    def list(self, directory: str) -> list[str]:
+        return sorted(status.getPath().getName() for status in self._statuses(directory))
+
+    def sizes(self, directory: str) -> dict[str, int]:
+        return {s.getPath().getName(): int(s.getLen()) for s in self._statuses(directory) if s.isFile()}
 
     def exists(self, path: str) -> bool:
         return bool(self._fs.exists(self._path(path)))

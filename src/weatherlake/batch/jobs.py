@@ -42,7 +42,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from datetime import date, datetime, timezone  # noqa: E402
+from datetime import UTC, date, datetime  # noqa: E402
 
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
@@ -80,7 +80,7 @@ def parse_views(text: str) -> list[str]:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run(

@@ -17,6 +17,7 @@ Nothing here imports pyspark: starting the CLI stays quick.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -180,10 +181,8 @@ class SparkSubmit:
             try:
                 process.wait(grace_seconds)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
         threading.Thread(target=kill_later, name="spark-submit-reaper", daemon=True).start()
 

@@ -31,10 +31,15 @@ def page():
     refresh = args["refresh"]
     if refresh is None:
         refresh = current_app.config["DASHBOARD_REFRESH_SECONDS"]
+    from weatherlake.web import queries
+
     settings = current_app.extensions["weatherlake"]["settings"]
+    loaded = current_app.extensions["weatherlake"]["store"].current()
     config = {
         "refreshSeconds": refresh,
         "configuredCities": list(settings.cities),
+        # Current conditions show these until the city list has loaded (it may change meanwhile).
+        "defaultCities": queries.default_chart_cities(loaded, settings.cities),
         "version": __version__,
     }
     return render_template("dashboard.html", config=config, version=__version__, plotly_version=plotly.__version__)

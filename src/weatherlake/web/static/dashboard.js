@@ -7,7 +7,7 @@
   const config = JSON.parse(document.getElementById("config").textContent);
   const state = {
     city: "",
-    defaultCities: [],
+    defaultCities: config.defaultCities || [],
     hours: 48,
     refreshSeconds: config.refreshSeconds,
     paused: config.refreshSeconds === 0,
@@ -78,6 +78,7 @@
   }
 
   function showMeta(p, body) {
+    performance.mark("rendered:" + p.root.id); // how long each panel takes (see docs/serving.md, benchmark)
     const source = body.source;
     p.badge.textContent = source === "speed" ? "live" : source || "";
     p.badge.className = "badge " + (source === "speed" ? "live" : source || "");
@@ -232,8 +233,8 @@
     if (state.running) return;
     state.running = true;
     try {
-      await loadCities().catch(() => {});
       await Promise.all([
+        loadCities().catch(() => {}),
         loadHealth(),
         loadCurrent(),
         loadChart("temperature-chart", "chart-temperature", "panel-temperature"),

@@ -1,0 +1,145 @@
+"""``weatherlake analytics`` and ``weatherlake scheduler``: thin shells over spark-submit.
+
+Both receive the :class:`~weatherlake.config.Settings` as click's ``obj``; failures are
+:class:`~weatherlake.batch.BatchError`, which the ``weatherlake`` group prints as one
+``Error: ...`` line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import click
+
+from weatherlake.batch import VIEWS
+from weatherlake.batch.scheduler import Scheduler, parse_every
+from weatherlake.batch.submit import JobRequest, SparkSubmit, build_command, describe, submit_environment
+from weatherlake.config import Settings
+
+log = logging.getLogger(__name__)
+spark_log = logging.getLogger("weatherlake.batch.spark")
+
+JOBS = (*VIEWS, "all")
+
+
+class Interval(click.ParamType):
+    name = "interval"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_every(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+def spark_options(command):
+    """The options both commands share: what to run and how to size the driver."""
+    options = [
+        click.option("--job", type=click.Choice(JOBS), default="all", show_default=True,
+                     help="Which view to recompute; 'all' reads the raw data once for every view."),
+        click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]),
+                     help="First UTC date of raw data to read (default: the oldest)."),
+        click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]),
+                     help="Last UTC date of raw data to read (default: the newest)."),
+        click.option("--keep-runs", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Run directories kept per view; older ones are deleted."),
+        click.option("--driver-memory", metavar="SIZE",
+                     help="spark-submit --driver-memory, e.g. 4g (in local mode it is all the memory Spark gets)."),
+        click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
+                     help="Extra Spark configuration, passed to spark-submit (repeatable)."),
+        click.option("--spark-submit", "spark_submit", metavar="PATH", hidden=True,
+                     help="The spark-submit to run (default: the one bundled with pyspark)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _request(job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit) -> JobRequest:
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from must not be after --to", param_hint="--from/--to")
+    return JobRequest(
+        job=job,
+        date_from=date_from.date().isoformat() if date_from else None,
+        date_to=date_to.date().isoformat() if date_to else None,
+        keep_runs=keep_runs,
+        driver_memory=driver_memory,
+        conf=tuple(conf),
+        spark_submit=spark_submit,
+    )
+
+
+@click.command("analytics")
+@spark_options
+@click.pass_obj
+def analytics(settings: Settings, job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit) -> None:
+    """Recompute the batch views with spark-submit on SPARK_MASTER.
+
+    Reads the raw lake under LAKE_URL/LAKE_ROOT (all of it unless --from/--to narrow
+    it), writes analytics/<view>/run=<id>/ and then points each view's _LATEST at it.
+    Spark's progress is streamed to stderr; the run's figures are printed at the end.
+    """
+    request = _request(job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit)
+    argv = build_command(settings, request)
+    click.echo(f"Running {job} on {settings.spark_master} over {settings.lake_uri}", err=True)
+    result = SparkSubmit(argv, submit_environment(os.environ)).run(on_line=lambda line: click.echo(line, err=True))
+    click.echo(describe(result))
+
+
+@click.command("scheduler")
+@click.option("--every", type=Interval(), default="60m", show_default=True,
+              help="How often to run, e.g. 15m, 1h, 1h30m.")
+@click.option("--run-now/--wait-first", default=True, show_default=True,
+              help="Run once at start, or only after the first interval.")
+@spark_options
+@click.pass_obj
+def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_runs, driver_memory, conf,
+              spark_submit) -> None:
+    """Run the analytics every --every, one run at a time, until SIGTERM or Ctrl-C.
+
+    A run that fails is logged and the schedule goes on; a run still going when the
+    stop signal arrives is cancelled (its unpublished output is pruned by a later run).
+    """
+    request = _request(job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit)
+    argv = build_command(settings, request)  # fails now, not at the first tick, if spark-submit is missing
+    env = submit_environment(os.environ)
+    stop = threading.Event()
+    current: list[SparkSubmit] = []
+
+    def run_once() -> None:
+        job_run = SparkSubmit(argv, env)
+        current[:] = [job_run]
+        if stop.is_set():
+            return
+        log.info("analytics run starting: %s on %s", request.job, settings.spark_master)
+        result = job_run.run(on_line=lambda line: spark_log.info("%s", line))
+        log.info("analytics %s", describe(result))
+
+    def on_signal(signum, _frame) -> None:
+        log.info("%s received; stopping the scheduler", signal.Signals(signum).name)
+        stop.set()
+        for job_run in current:
+            job_run.cancel()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        log.info("scheduler: %s every %s on %s", request.job, _human(every), settings.spark_master)
+        loop = Scheduler(run_once, every, stop)
+        loop.run(run_at_start=run_now)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("scheduler stopped after %d run(s), %d failed", loop.runs, loop.failures)
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
