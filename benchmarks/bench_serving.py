@@ -282,6 +282,8 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=72, help="hours of hourly trends per city")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second in the open loop")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per endpoint in the open loop")
+    parser.add_argument("--snapshot-every", type=float, default=5.0,
+                        help="seconds between snapshot replacements (every city changes; 0: never)")
     parser.add_argument("--no-browser", action="store_true", help="skip the dashboard timing")
     args = parser.parse_args()
     settings = Settings.from_env({})
@@ -299,14 +301,15 @@ def main() -> None:
 
                 def speed_layer(lake=lake, cities=cities, cutoff=cutoff, stop=stop):
                     sequence = 2
-                    while not stop.wait(5.0):
+                    while args.snapshot_every > 0 and not stop.wait(args.snapshot_every):
                         write_snapshot(lake, cities, cutoff, sequence)
                         sequence += 1
 
                 writer = threading.Thread(target=speed_layer, daemon=True)
                 writer.start()
                 try:
-                    print(f"\n{count} cities ({count * args.hours} hourly rows), snapshot replaced every 5 s")
+                    every = f"every {args.snapshot_every:g} s" if args.snapshot_every > 0 else "never"
+                    print(f"\n{count} cities ({count * args.hours} hourly rows), snapshot replaced {every}")
                     for path in ENDPOINTS:
                         closed_loop(server.port, path, 1.0, connections=2)  # warm every worker
                         cpu = server.cpu_seconds()

@@ -33,7 +33,7 @@ from kafka.structs import OffsetAndMetadata
 
 from weatherlake import records
 from weatherlake.config import Settings
-from weatherlake.errors import InvalidRecord, LakeError
+from weatherlake.errors import BrokerError, InvalidRecord, LakeError
 from weatherlake.ingest import kafka
 from weatherlake.lake import Lake
 from weatherlake.speed import check_settings
@@ -111,8 +111,6 @@ class SpeedLayer:
                 consumer.assign(self._partitions)
                 return True
             if time.monotonic() > deadline:
-                from weatherlake.errors import BrokerError
-
                 raise BrokerError(f"topic {self.topic} does not exist on {self.settings.bootstrap_servers}")
             log.info("waiting for topic %s to exist", self.topic)
             stop.wait(1.0)
@@ -176,6 +174,8 @@ class SpeedLayer:
                 self._rebuild(pointer)
                 self._seek_by_time(consumer, self._partitions)
                 self._catch_up = before
+        elif pointer is not None:
+            self._follow_new_baseline(pointer)
         self._follow_new_partitions(consumer)
         if self._catch_up is not None:
             if any(consumer.position(tp) < offset for tp, offset in self._catch_up.items()):
@@ -210,6 +210,15 @@ class SpeedLayer:
         except (LakeError, OSError, ValueError) as error:
             log.warning("cannot load the anomaly baselines (%s); scoring nothing until the next run", error)
             self.state.baselines, self.baseline_run = {}, None
+
+    def _follow_new_baseline(self, pointer: dict) -> None:
+        """A diurnal_profile run published after the hourly one: score against it from now on."""
+        try:
+            diurnal = read_pointer(self.lake, BASELINE_VIEW)
+        except (LakeError, OSError):
+            return
+        if diurnal is not None and f"{_run_id(diurnal)}+{_run_id(pointer)}" != self.baseline_run:
+            self._load_baselines(pointer)
 
     # --- Kafka positions ---------------------------------------------------------------
 

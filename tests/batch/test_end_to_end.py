@@ -1,0 +1,116 @@
+"""End to end: records committed by the sink -> `weatherlake analytics` -> spark-submit
+(local mode, a real child process) -> every view published, checked against plain Python."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from tests.batch import lakefiles, reference, weather
+from weatherlake import records
+from weatherlake.batch import VIEWS
+from weatherlake.batch.commands import analytics
+from weatherlake.config import Settings
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+START = datetime(2026, 11, 19, tzinfo=weather.UTC)
+HOURS = 96
+SPARK_ARGS = [
+    "--driver-memory", "1g",
+    "--conf", "spark.sql.shuffle.partitions=2",
+    "--conf", "spark.default.parallelism=2",
+    "--conf", "spark.ui.enabled=false",
+]
+
+
+def as_observation(record: dict) -> dict:
+    """What the batch layer should see of an accepted record."""
+    return {
+        "city_id": record["city_id"],
+        "city": record["city"],
+        "ts": records.parse_timestamp(record["timestamp"]),
+        **{m: record[m] for m in ("temperature", "humidity", "pressure", "wind_speed", "rainfall")},
+    }
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    root = base / "weather_data"
+    climates = weather.cities(3)
+    spike = weather.Injected(climates[1].id, START + timedelta(hours=50), "temperature", 9.0)
+    rows = list(weather.observations(climates, START, HOURS, seed=21, anomalies=[spike]))
+    recs = lakefiles.as_records(rows, {c.id: c for c in climates})
+    lakefiles.sink_write(root, recs)
+    lakefiles.sink_write(root, recs[100:130])  # a replay: the same records again, at new offsets
+    lakefiles.write_raw_file(  # not from the sink: a hand-copied file with bad lines
+        root,
+        "2026-11-20",
+        "weather.observations+7+0000000000+0000000002.jsonl",
+        ['{"city_id": "city-00-xx", "timestamp": "2026-11-20T0', "### not json ###",
+         json.dumps({**recs[5], "humidity": 140.0, "timestamp": "2026-11-20T05:30:00Z"})],
+    )
+    (root / "raw" / "_tmp").mkdir(parents=True, exist_ok=True)
+    (root / "raw" / "_tmp" / "weather.observations+0+0000099999+0000099999.jsonl").write_text("in progress\n")
+    settings = Settings.from_env({"LAKE_URL": base.as_uri(), "SPARK_MASTER": "local[2]"})
+    result = CliRunner().invoke(analytics, ["--job", "all", *SPARK_ARGS], obj=settings)
+    return {"root": root, "records": recs, "spike": spike, "result": result}
+
+
+def test_the_command_runs_spark_submit_and_reports_the_figures(lake):
+    result = lake["result"]
+    assert result.exit_code == 0, result.output
+    assert "reading 4 date directories" in result.output  # the job's progress, streamed
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("run ") and "city_stats" in summary and "30 duplicates" in summary
+
+
+def test_every_view_is_published_with_a_correct_latest(lake):
+    root, recs = lake["root"], lake["records"]
+    pointers = {view: lakefiles.latest(root, view) for view in VIEWS}
+    run_ids = {p["run_id"] for p in pointers.values()}
+    assert len(run_ids) == 1
+    for view, pointer in pointers.items():
+        assert pointer["path"] == f"analytics/{view}/run={pointer['run_id']}"
+        assert pointer["cutoff"] == lakefiles.iso(START + timedelta(hours=HOURS - 1))
+        assert pointer["input"] == {
+            "dates": 4,
+            "records": len(recs) + 30 + 3,
+            "accepted": len(recs),
+            "rejected": 3,
+            "malformed": 2,
+            "impossible": 1,
+            "duplicates": 30,
+        }
+        assert pointer["rows"] == len(lakefiles.read_view(root, view)) > 0
+        assert pointer["duration_seconds"] > 0 and pointer["format"] == "jsonl"
+
+
+def test_figures_equal_a_plain_python_computation(lake):
+    root = lake["root"]
+    observations = [as_observation(r) for r in lake["records"]]
+    reference.assert_rows_match(
+        lakefiles.read_view(root, "city_stats"), reference.city_stats(observations), ("city_id", "period", "period_start")
+    )
+    reference.assert_rows_match(
+        lakefiles.read_view(root, "hourly_trends"), reference.hourly_trends(observations), ("city_id", "hour")
+    )
+    reference.assert_rows_match(
+        lakefiles.read_view(root, "diurnal_profile"), reference.diurnal_profile(observations), ("city_id", "hour_of_day")
+    )
+
+
+def test_the_injected_spike_is_an_anomaly_with_its_baseline(lake):
+    spike = lake["spike"]
+    rows = lakefiles.read_view(lake["root"], "anomalies")
+    hits = [r for r in rows if (r["city_id"], r["timestamp"], r["metric"]) ==
+            (spike.city_id, lakefiles.iso(spike.hour), "temperature")]
+    assert len(hits) == 1, rows
+    hit = hits[0]
+    assert hit["score"] >= 4 and hit["severity"] in ("moderate", "severe", "extreme")
+    assert abs(hit["value"] - hit["baseline"] - 9.0) < 2.5  # the 9 degrees, give or take the weather
+    assert len(rows) <= 3  # 3 cities x 4 days of ordinary weather besides it
