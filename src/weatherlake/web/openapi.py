@@ -142,3 +142,46 @@ def document() -> dict:
         "paths": paths,
         "components": {"schemas": SCHEMAS},
     }
+
+
+def _schema_text(schema: dict) -> str:
+    kind = schema.get("type", "")
+    kind = "/".join(k for k in kind if k != "null") if isinstance(kind, list) else kind
+    bounds = [f"{word} {schema[key]}" for key, word in (("minimum", "min"), ("maximum", "max")) if key in schema]
+    if "enum" in schema:
+        bounds.append(" \\| ".join(f"`{v}`" for v in schema["enum"] if v is not None))
+    if "default" in schema:
+        bounds.append(f"default `{schema['default']}`")
+    return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def markdown(doc: dict | None = None) -> str:
+    """The API reference in Markdown, rendered from the OpenAPI document (docs/api.md)."""
+    doc = doc or document()
+    lines = [
+        "# API reference",
+        "",
+        "<!-- Generated from the OpenAPI document: python -m weatherlake.web.openapi > docs/api.md",
+        "     (a test fails when this file and the API differ). -->",
+        "",
+        doc["info"]["description"],
+        "",
+    ]
+    for path, item in doc["paths"].items():
+        operation = item["get"]
+        lines += [f"## `GET {path}`", "", operation["summary"] + ".", ""]
+        if operation.get("description"):
+            lines += [operation["description"], ""]
+        if operation.get("parameters"):
+            lines += ["| parameter | type | meaning |", "| --- | --- | --- |"]
+            lines += [f"| `{p['name']}` | {_schema_text(p['schema'])} | {p.get('description', '')} |"
+                      for p in operation["parameters"]]
+            lines.append("")
+        statuses = ", ".join(f"{code} {response['description'].rstrip('.')}"
+                             for code, response in operation["responses"].items())
+        lines += [f"Responses: {statuses}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
