@@ -395,3 +395,20 @@ def test_two_sinks_in_one_group_through_kills_and_rebalances(broker, make_settin
                 process.kill()
                 process.wait()
     assert lake_keys(lake) == expected_keys(count)
+
+
+def test_a_restarted_embedded_broker_loses_no_record_on_its_fresh_topic(make_settings):
+    """The embedded broker keeps nothing across restarts: same topic name, offsets from 0."""
+    from tests.conftest import free_port
+    from weatherlake.ingest.broker import EmbeddedBroker
+
+    port = free_port()
+    settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    lake = open_lake(settings)
+    for run in range(2):
+        with EmbeddedBroker(port):
+            kafka.ensure_topics(settings)
+            with running_sink(settings, lake):
+                publish(settings, 300, start=run * 300)
+                wait_for(lambda n=(run + 1) * 300: len(committed(lake)) == n, 60, f"run {run + 1}'s records")
+    assert lake_keys(lake) == expected_keys(600)

@@ -128,3 +128,25 @@ def test_file_names_carry_topic_partition_and_offsets():
 
 def test_fenced_is_a_lake_error():
     assert issubclass(Fenced, LakeError)
+
+
+def test_a_recreated_topic_continues_the_lakes_offsets_instead_of_reusing_names(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    first = PartitionWriter(lake, TOPIC, 0, topic_id="id-1")
+    assert first.recover() is None
+    for offset in range(5):
+        first.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+    first.commit(list)
+    # The broker came back empty: same topic name, new id, offsets from 0 again.
+    second = PartitionWriter(lake, TOPIC, 0, topic_id="id-2")
+    assert second.recover() == 0
+    for offset in range(3):
+        second.batch.add(offset, "2026-11-20", orjson.dumps(observation(100 + offset)))
+    second.commit(list)
+    names = lake.list("raw/date=2026-11-20")
+    assert names == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]
+    assert len(committed(lake)) == 8
+    state = PartitionState.from_json(lake.read_atomic("raw/_state/weather.observations+0.json"))
+    assert (state.next_offset, state.base, state.topic_id) == (3, 5, "id-2")
+    # The same topic again: no rebase.
+    assert PartitionWriter(lake, TOPIC, 0, topic_id="id-2").recover() == 3

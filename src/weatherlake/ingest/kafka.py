@@ -105,6 +105,19 @@ def ensure_topics(settings: Settings, give_up_after: float | None = None) -> lis
         admin.close()
 
 
+def topic_id(settings: Settings, topic: str) -> str | None:
+    """Kafka's id of ``topic`` (a new one each time the topic is created); None if unknown."""
+    admin = connect(settings, KafkaAdminClient, "admin client", None)
+    try:
+        described = admin.describe_topics([topic])
+    except KafkaError as error:
+        raise BrokerError(f"cannot describe topic {topic} on {settings.bootstrap_servers}: {error}") from None
+    finally:
+        admin.close()
+    found = described[0].get("topic_id") if described else None
+    return None if not found or found.strip("0-") == "" else str(found)
+
+
 class KeyPartitioner:
     """Kafka's default key partitioning (murmur2, as the Java client does), memoised per key.
 
@@ -132,5 +145,6 @@ __all__ = [
     "consumer",
     "ensure_topics",
     "producer",
+    "topic_id",
     "with_retries",
 ]

@@ -19,6 +19,12 @@ How it stays exactly-once (the scheme of Kafka Connect's HDFS sink):
 * Before step 3 the state is re-read: if another writer (a zombie from an old rebalance)
   moved it, this batch is dropped and the partition re-read from the new position.
 
+A topic deleted and created again (always, when the memory-only embedded broker
+restarts) starts its offsets at 0 again. The state file remembers the topic's Kafka id;
+when it changes, the lake's offsets continue where they were: names use the Kafka
+offset plus ``base``, the lake offset at which the new topic began. So nothing is
+skipped and no name is reused.
+
 File names carry topic, partition and the first/last offset of the lines they hold:
 ``weather.observations+0+0000000042+0000000141.jsonl``. One batch spanning two dates
 becomes two files whose offset ranges interleave but never repeat an offset.
@@ -80,13 +86,22 @@ class Fenced(LakeError):
 
 @dataclass
 class PartitionState:
-    """What ``raw/_state/<topic>+<p>.json`` holds."""
+    """What ``raw/_state/<topic>+<p>.json`` holds.
+
+    ``next_offset`` is the next Kafka offset to read; ``base`` is added to Kafka offsets in
+    file names (non-zero once the topic was recreated); ``topic_id`` is Kafka's id of the
+    topic the offsets belong to.
+    """
 
     next_offset: int
     pending: list[tuple[str, str]] = field(default_factory=list)
+    topic_id: str | None = None
+    base: int = 0
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"next_offset": self.next_offset, "pending": self.pending})
+        return orjson.dumps(
+            {"next_offset": self.next_offset, "pending": self.pending, "topic_id": self.topic_id, "base": self.base}
+        )
 
     @classmethod
     def from_json(cls, data: bytes | None) -> PartitionState | None:
@@ -94,7 +109,8 @@ class PartitionState:
             return None
         try:
             obj = orjson.loads(data)
-            return cls(int(obj["next_offset"]), [(str(a), str(b)) for a, b in obj["pending"]])
+            pending = [(str(a), str(b)) for a, b in obj["pending"]]
+            return cls(int(obj["next_offset"]), pending, obj.get("topic_id"), int(obj.get("base", 0)))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             # Only a first-ever state write can be torn (see Lake.write_atomic): no commit yet.
             log.warning("ignoring a torn sink state file (no batch was committed with it)")
@@ -144,10 +160,12 @@ class Batch:
 class PartitionWriter:
     """Commits one Kafka partition's batches into the lake; knows nothing of Kafka."""
 
-    def __init__(self, lake: Lake, topic: str, partition: int) -> None:
+    def __init__(self, lake: Lake, topic: str, partition: int, topic_id: str | None = None) -> None:
         self.lake = lake
         self.topic = topic
         self.partition = partition
+        self.topic_id = topic_id
+        self.base = 0
         self.state_path = join(STATE, f"{topic}+{partition}.json")
         self.batch = Batch(start=None)
 
@@ -167,8 +185,21 @@ class PartitionWriter:
             if name.startswith(prefix) and path not in keep:
                 self.lake.delete(path)
                 log.info("deleted uncommitted %s", path)
+        if state and self.topic_id and state.topic_id and state.topic_id != self.topic_id:
+            state = self._rebase(state)
+        self.base = state.base if state else 0
         self.batch = Batch(start=state.next_offset if state else None)
         return state.next_offset if state else None
+
+    def _rebase(self, old: PartitionState) -> PartitionState:
+        """The topic was created anew: its offsets restart at 0, the lake's carry on."""
+        new = PartitionState(0, [], self.topic_id, old.base + old.next_offset)
+        self.lake.write_atomic(self.state_path, new.to_json())
+        log.warning(
+            "%s[%d] was recreated (topic id %s -> %s): reading it from offset 0; its files continue at lake "
+            "offset %d", self.topic, self.partition, old.topic_id, self.topic_id, new.base,
+        )
+        return new
 
     def _finish_rename(self, tmp: str, final: str) -> None:
         try:
@@ -203,7 +234,7 @@ class PartitionWriter:
         moves = []
         for date, lines in batch.lines.items():
             first, last = batch.bounds[date]
-            name = file_name(self.topic, self.partition, first, last)
+            name = file_name(self.topic, self.partition, first + self.base, last + self.base)
             tmp, final = join(TMP, name), join(date_dir(date), name)
             self.lake.write(tmp, b"\n".join(lines) + b"\n")
             moves.append((tmp, final))
@@ -214,7 +245,8 @@ class PartitionWriter:
                 f"writer while this one held offsets {batch.start}-{batch.last}"
             )
         next_offset = batch.last + 1
-        self.lake.write_atomic(self.state_path, PartitionState(next_offset, moves).to_json())
+        state = PartitionState(next_offset, moves, self.topic_id or (current.topic_id if current else None), self.base)
+        self.lake.write_atomic(self.state_path, state.to_json())
         for tmp, final in moves:
             self._finish_rename(tmp, final)
         log.info(
@@ -260,6 +292,7 @@ class LakeSink:
         self._retry_at = 0.0
         self._backoff = 0.5
         self._stop = threading.Event()
+        self.topic_id: str | None = None
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
@@ -270,11 +303,15 @@ class LakeSink:
                          tp.topic, tp.partition, writer.batch.count)
 
     def on_partitions_assigned(self, assigned) -> None:
+        if assigned:
+            # Asked at every assignment: a broker that lost its topics (the memory-only
+            # embedded one, restarted) makes the group rejoin, and shows up here.
+            self.topic_id = kafka.topic_id(self.settings, self.settings.kafka_topic)
         for tp in assigned:
             self._take(tp)
 
     def _take(self, tp) -> None:
-        writer = PartitionWriter(self.lake, tp.topic, tp.partition)
+        writer = PartitionWriter(self.lake, tp.topic, tp.partition, self.topic_id)
         resume = self._until_lake_answers(f"recovering {tp.topic}[{tp.partition}]", writer.recover)
         if resume is not None:
             self.consumer.seek(tp, resume)
