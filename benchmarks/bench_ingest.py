@@ -40,10 +40,12 @@ from weatherlake.sources import SyntheticSource  # noqa: E402
 
 
 def synthetic(count: int):
+    """Per-minute observations of every catalogue city, ending now: the shape of live data
+    (a catch-up after an outage), so a sink batch spans a day or two, not months."""
     cities = list(catalogue().values())
-    hours = -(-count // len(cities))
-    end = datetime(2026, 11, 1, tzinfo=UTC)
-    records = SyntheticSource(seed=1).history(cities, end - timedelta(hours=hours), end)
+    minutes = -(-count // len(cities))
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    records = SyntheticSource(seed=1).history(cities, end - timedelta(minutes=minutes), end, step=timedelta(minutes=1))
     for i, record in enumerate(records):
         if i == count:
             return
@@ -91,6 +93,10 @@ def sink(settings: Settings, count: int) -> tuple[float, int]:
         "KAFKA_DLQ_TOPIC": settings.kafka_dlq_topic,
         "LAKE_URL": settings.lake_url,
         "LOG_LEVEL": "WARNING",
+        # Batches of 20,000 records, and a short age limit so the last, partial batch of
+        # each partition does not wait the default minute (that would be idle time).
+        "SINK_MAX_RECORDS": "20000",
+        "SINK_MAX_AGE_SECONDS": "1",
     }
     process = subprocess.Popen([sys.executable, "-m", "weatherlake", "consume"], env=env)
     lake = open_lake(settings)

@@ -119,9 +119,16 @@ def diurnal_profile(obs: list[dict]) -> list[dict]:
                 "max_temperature": max(temps),
                 "avg_pressure": statistics.fmean(o["pressure"] for o in group),
                 "total_rainfall": sum(o["rainfall"] for o in group),
+                **{f"median_{m}": statistics.median(o[m] for o in group) for m in METRICS},
+                **{f"mad_{m}": mad([o[m] for o in group]) for m in METRICS},
             }
         )
     return rows
+
+
+def mad(values: list[float]) -> float:
+    center = statistics.median(values)
+    return statistics.median(abs(v - center) for v in values)
 
 
 def assert_rows_match(actual: list[dict], expected: list[dict], keys: tuple[str, ...], tolerance: float = 1e-4) -> None:

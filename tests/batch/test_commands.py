@@ -57,7 +57,7 @@ def fake_spark_submit(tmp_path):
                 sys.exit(3)
             if mode == "slow":
                 time.sleep(float(os.environ.get("FAKE_SECONDS", "60")))
-            print("WEATHERLAKE_RESULT " + json.dumps({json.dumps(RESULT)}), flush=True)
+            print("WEATHERLAKE_RESULT " + {json.dumps(json.dumps(RESULT))}, flush=True)
             """
         )
     )

@@ -94,53 +94,48 @@ def series(climate: Climate, start: datetime, hours: int, seed: int) -> dict[str
     """Hourly values of every metric for one city, ordinary weather only."""
     rng = random.Random(f"{seed}:{climate.id}")
     temperature, humidity, pressure, wind = [0.0] * hours, [0.0] * hours, [0.0] * hours, [0.0] * hours
-    # Synoptic random walks, mean-reverting over a few days.
     walk_t = walk_p = walk_h = walk_w = 0.0
     fronts = _events(rng, hours, every=96, length=(60, 140))  # a front every ~4 days
+    fronts = [(t0, rng.uniform(3, 8) * sign) for t0, _, sign in fronts]
     spells = _events(rng, hours, every=24 * 18, length=(72, 240))  # a spell every ~2.5 weeks
     night_offsets = [rng.gauss(0, climate.night_variability) for _ in range(hours // 24 + 3)]
-    front_level = 0.0
-    front_starts = {start_hour: magnitude for start_hour, _, magnitude in fronts}
-    pending_step = None
+    solar_shift = climate.longitude / 15  # hours the sun is ahead of UTC
     for i in range(hours):
         moment = start + timedelta(hours=i)
-        solar = (moment.hour + moment.minute / 60 + climate.longitude / 15) % 24
+        solar = (moment.hour + moment.minute / 60 + solar_shift) % 24
         diurnal = climate.diurnal_amplitude * math.cos(2 * math.pi * (solar - 15) / 24)
-        walk_t = 0.985 * walk_t + rng.gauss(0, 0.25)
-        walk_p = 0.98 * walk_p + rng.gauss(0, 0.35)
-        walk_h = 0.97 * walk_h + rng.gauss(0, 1.0)
-        walk_w = 0.9 * walk_w + rng.gauss(0, 0.2)
-        # Fronts: a step of 3-8 degrees over two hours, fading over ~3 days.
-        if i in front_starts:
-            pending_step = (i, front_starts[i] * rng.uniform(3, 8))
-        front_level *= 0.986
-        passing = 0.0
-        if pending_step is not None:
-            t0, step = pending_step
-            progress = (i - t0 + 1) / 2
-            if progress <= 1:
-                front_level += step / 2
-                passing = 1.0
-            elif progress > 4:
-                pending_step = None
-            else:
-                passing = 0.5
-        # Spells: offsets ramping in and out over 12 hours.
+        walk_t = 0.99 * walk_t + rng.gauss(0, 0.15)
+        walk_p = 0.995 * walk_p + rng.gauss(0, 0.1)
+        walk_h = 0.98 * walk_h + rng.gauss(0, 0.5)
+        walk_w = 0.97 * walk_w + rng.gauss(0, 0.25)
+        # Fronts: a step of 3-8 degrees within two hours that fades over ~3 days; around it a
+        # pressure trough, and wind and humidity up for a few hours.
+        front_level = trough = passing = 0.0
+        for t0, step in fronts:
+            if i >= t0:
+                front_level += step * min(1.0, (i - t0 + 1) / 2) * 0.986 ** (i - t0)
+            passing += math.exp(-(((i - t0) / 4) ** 2))
+            trough += math.exp(-(((i - t0 + 3) / 10) ** 2))
+        # Spells: offsets of 5-8 degrees ramping in and out over 12 hours.
         spell = 0.0
         for s_start, s_len, magnitude in spells:
             if s_start - 12 <= i <= s_start + s_len + 12:
                 ramp = min(_smoothstep((i - s_start + 12) / 12), _smoothstep((s_start + s_len + 12 - i) / 12))
                 spell += magnitude * 8 * ramp
-        # Nights: each night's own offset, building after dusk (18 h) and fading after dawn (8 h).
-        day_index = i // 24 + (1 if solar >= 12 else 0)
+        # Nights: each night (solar noon to solar noon) has its own offset, building after
+        # dusk (18 h) and fading after dawn (8 h).
+        night_index = int((i + solar_shift + 12) // 24) + 1
         night_weight = _smoothstep((solar - 18) / 5) if solar >= 12 else _smoothstep((8 - solar) / 5)
-        night = night_offsets[day_index] * night_weight
+        night = night_offsets[night_index] * night_weight
         day_noise = climate.noise * (1.3 if 9 <= solar <= 17 else 1.0)
-        temperature[i] = climate.mean_temperature + diurnal + 3 * walk_t + front_level + spell + night + rng.gauss(0, day_noise)
-        humidity[i] = min(100.0, max(5.0, climate.humidity - 2.5 * diurnal + 3 * walk_h + 15 * passing + rng.gauss(0, 1.5)))
-        trough = -6 * passing
-        pressure[i] = climate.pressure + 5 * walk_p + trough + rng.gauss(0, 0.25)
-        wind[i] = max(0.0, climate.wind * math.exp(walk_w) + 4 * passing + rng.gauss(0, 0.4))
+        temperature[i] = (
+            climate.mean_temperature + diurnal + 3 * walk_t + front_level + spell + night + rng.gauss(0, day_noise)
+        )
+        humidity[i] = min(
+            100.0, max(5.0, climate.humidity - 2.5 * diurnal + 3 * walk_h + 12 * passing + rng.gauss(0, 1.5))
+        )
+        pressure[i] = climate.pressure + 6 * walk_p - 6 * trough + rng.gauss(0, 0.2)
+        wind[i] = max(0.0, climate.wind * (1 + 0.3 * walk_w) + 3 * passing + rng.gauss(0, 0.5))
     return {"temperature": temperature, "humidity": humidity, "pressure": pressure, "wind_speed": wind}
 
 

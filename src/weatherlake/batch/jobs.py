@@ -56,11 +56,13 @@ log = logging.getLogger("weatherlake.batch.jobs")
 RESULT_MARKER = "WEATHERLAKE_RESULT "
 DEFAULT_KEEP_RUNS = 3
 
-TRANSFORMS: dict[str, Callable[[DataFrame], DataFrame]] = {
-    "city_stats": city_stats.transform,
-    "hourly_trends": hourly_trends.transform,
-    "diurnal_profile": diurnal_profile.transform,
-    "anomalies": anomalies.transform,
+#: view -> transform(clean observations, shared) where ``shared`` holds what two views
+#: would otherwise each compute: the per (city, hour of day) seasonal baseline.
+TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
+    "city_stats": lambda clean, shared: city_stats.transform(clean),
+    "hourly_trends": lambda clean, shared: hourly_trends.transform(clean),
+    "diurnal_profile": lambda clean, shared: diurnal_profile.transform(clean, seasonal=shared.get("seasonal")),
+    "anomalies": lambda clean, shared: anomalies.transform(clean, seasonal=shared.get("seasonal")),
 }
 
 
@@ -114,6 +116,7 @@ def run(
 
     raw = extract.read_raw(spark, lake.uri(extract.RAW_DIR), dirs)
     tagged = extract.tag(raw, partitions).persist()
+    shared: dict[str, DataFrame] = {}
     try:
         stats = extract.input_stats(tagged, dates=len(dirs))  # also fills the cache
         log.info(
@@ -126,13 +129,17 @@ def run(
             log.warning("run %s: no valid observation in the window; nothing published", run_id)
             return {**result, "status": "no_input", "duration_seconds": round(time.monotonic() - started, 3)}
         clean = extract.observations(tagged)
+        if {"diurnal_profile", "anomalies"} <= set(views):
+            shared["seasonal"] = diurnal_profile.seasonal_baseline(clean).cache()  # small: cities x 24 rows
         written = []
         for view in views:
-            done = publisher.write(view, TRANSFORMS[view](clean))
+            done = publisher.write(view, TRANSFORMS[view](clean, shared))
             written.append(done)
             log.info("run %s: %s: %d rows in %s (%.1f s)", run_id, view, done.rows, done.path, done.seconds)
     finally:
         tagged.unpersist()
+        for frame in shared.values():
+            frame.unpersist()
 
     duration = round(time.monotonic() - started, 3)
     for done in written:

@@ -367,22 +367,25 @@ class LakeSink:
         if writer is None:
             return  # revoked in this very poll
         batch = writer.batch
+        parse, max_records, max_bytes = records.parse, self.settings.sink_max_records, self.settings.sink_max_bytes
+        floor = batch.start if batch.last is None else batch.last + 1
         for message in messages:
-            floor = batch.start if batch.last is None else batch.last + 1
-            if floor is not None and message.offset < floor:
+            offset = message.offset
+            if floor is not None and offset < floor:
                 continue  # already in the lake (a re-delivery after a seek)
+            floor = offset + 1
             value = message.value
             try:
-                record = records.parse(value)
+                record = parse(value)
             except InvalidRecord as error:
-                log.warning("dead-lettering %s[%d]@%d: %s", tp.topic, tp.partition, message.offset, error)
-                headers = dead_letter_headers(str(error), tp.topic, tp.partition, message.offset)
-                batch.add_dead(message.offset, message.key, value or b"", headers)
+                log.warning("dead-lettering %s[%d]@%d: %s", tp.topic, tp.partition, offset, error)
+                headers = dead_letter_headers(str(error), tp.topic, tp.partition, offset)
+                batch.add_dead(offset, message.key, value or b"", headers)
                 continue
             if b"\n" in value or b"\r" in value:
                 value = records.encode(record)  # keep one record per line
-            batch.add(message.offset, record["timestamp"][:10], value)
-            if batch.count >= self.settings.sink_max_records or batch.size >= self.settings.sink_max_bytes:
+            batch.add(offset, record["timestamp"][:10], value)
+            if batch.count >= max_records or batch.size >= max_bytes:
                 self._commit(only=tp)
                 if self.writers.get(tp) is not writer:
                     return  # fenced and re-seeked: the rest of this poll is stale
