@@ -12,6 +12,8 @@ import statistics
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
+from weatherlake.batch.extract import METRICS
+
 UTC = UTC
 
 
