@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 TOPIC = "weather.observations"
 START = "2025-01-01 00:00:00"
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "da", "pe", "bu", "go", "hi", "ja", "wu"]
+COUNTRIES = ["gb", "fr", "de", "es", "it", "us", "br", "jp", "in", "au", "za", "ca"]
 
 
 def generate(spark, raw_dir: Path, cities: int, hours: int, files_per_day: int = 1) -> int:
@@ -63,11 +65,15 @@ def generate(spark, raw_dir: Path, cities: int, hours: int, files_per_day: int =
     wind = F.abs(4 + 2 * F.sin(two_pi * h / (24 * (2 + c % 3))) + F.randn(10))
     rain = F.when(F.rand(11) < 0.08, F.round(F.rand(12) * 3, 2)).otherwise(F.lit(0.0))
     iso = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+    # Slugs like real ones ("kalomi-gb"): distinct from their first letters on.
+    syllables = F.array(*[F.lit(x) for x in SYLLABLES])
+    name = F.concat(*[F.element_at(syllables, ((c / 16**k).cast("int") % 16 + 1).cast("int")) for k in range(3)])
+    country = F.element_at(F.array(*[F.lit(x) for x in COUNTRIES]), (c % len(COUNTRIES) + 1).cast("int"))
     records = ids.select(
         F.lit(1).alias("schema_version"),
-        F.format_string("city-%04d", c).alias("city_id"),
-        F.format_string("City %d", c).alias("city"),
-        F.lit("GB").alias("country"),
+        F.concat(name, F.lit("-"), country).alias("city_id"),
+        F.initcap(name).alias("city"),
+        F.upper(country).alias("country"),
         F.round(lat, 4).alias("latitude"),
         F.round(lon, 4).alias("longitude"),
         F.date_format(ts, iso).alias("timestamp"),

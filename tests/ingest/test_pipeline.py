@@ -386,7 +386,7 @@ def test_two_sinks_in_one_group_through_kills_and_rebalances(broker, make_settin
         second.send_signal(signal.SIGTERM)  # leaves cleanly while the third is joining
         assert second.wait(60) == 0
         feeder.join(120)
-        wait_for(lambda: len(committed(lake)) >= count, 120, f"all {count} records")
+        wait_for(lambda: len(committed(lake)) >= count, 240, f"all {count} records")
         third.send_signal(signal.SIGTERM)
         assert third.wait(60) == 0
     finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import iso_utc, with_hour_index
+from weatherlake.batch.extract import with_hour_index
 
 DECIMALS = 4
 ROLLING_HOURS = 24
@@ -53,7 +53,8 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
     return hourly.select(
         "city_id",
         "city",
-        iso_utc(F.timestamp_seconds(F.col("hour_index") * 3600)).alias("hour"),
+        # A whole hour: one plain format, no fractional seconds to consider.
+        F.date_format(F.timestamp_seconds(F.col("hour_index") * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("hour"),
         "record_count",
         F.round("avg_temperature", DECIMALS).alias("avg_temperature"),
         "min_temperature",

@@ -81,6 +81,16 @@ def parse_views(text: str) -> list[str]:
     return [view for view in VIEWS if view in names]
 
 
+def default_partitions(spark: SparkSession) -> int:
+    """Partitions of the cached input: spark.sql.shuffle.partitions when set explicitly,
+    else 4 per core (Spark's default of 200 is far too many tasks for a laptop, and with
+    AQE off would be kept). Every view keeps this partitioning: nothing shuffles again."""
+    configured = spark.sparkContext.getConf().get("spark.sql.shuffle.partitions")
+    if configured:
+        return int(configured)
+    return max(2, 4 * spark.sparkContext.defaultParallelism)
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -115,7 +125,7 @@ def run(
                 "duration_seconds": round(time.monotonic() - started, 3)}
 
     raw = extract.read_raw(spark, lake.uri(extract.RAW_DIR), dirs)
-    tagged = extract.tag(raw, partitions).persist()
+    tagged = extract.tag(raw, partitions or default_partitions(spark)).persist()
     shared: dict[str, DataFrame] = {}
     try:
         stats = extract.input_stats(tagged, dates=len(dirs))  # also fills the cache
@@ -179,7 +189,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--from", dest="date_from", type=_date, help="first UTC date to read (inclusive)")
     parser.add_argument("--to", dest="date_to", type=_date, help="last UTC date to read (inclusive)")
     parser.add_argument("--keep-runs", type=int, default=DEFAULT_KEEP_RUNS, help="runs kept per view")
-    parser.add_argument("--partitions", type=int, help="partitions for the cached input [default: shuffle partitions]")
+    parser.add_argument("--partitions", type=int,
+                        help="partitions of the cached input [default: spark.sql.shuffle.partitions if set, else 4 per core]")
     parser.add_argument("--run-id", help="use this run id (tests); default: start time + random suffix")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     args = parser.parse_args(argv)

@@ -35,6 +35,10 @@ CONSUMER_DEFAULTS = dict(
     # Short enough that a restarted member rejoins in seconds; Kafka's minimum is 6 s.
     session_timeout_ms=6000,
     heartbeat_interval_ms=1000,
+    # Also the rebalance timeout: how long a rebalance waits for members to rejoin. Our
+    # loops poll at least every second, so 30 s is ample, and it bounds a rebalance that
+    # waits on a killed member (seen with the embedded broker under load) to 30 s, not 5 min.
+    max_poll_interval_ms=30_000,
     max_poll_records=10_000,
     fetch_max_bytes=64 << 20,
     max_partition_fetch_bytes=16 << 20,
