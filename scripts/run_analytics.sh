@@ -8,8 +8,23 @@
 #   scripts/run_analytics.sh --cluster [ARGS...]    on the compose cluster: spark-submit runs in
 #                                                   the scheduler container against
 #                                                   spark://spark-master:7077 and hdfs://namenode:8020
+#
+# For cron: never two runs at once (a run still going makes the next one exit 0 at once,
+# with a message), exit status is the run's. Example crontab line, every hour at :05:
+#
+#   5 * * * * cd /srv/weatherlake && scripts/run_analytics.sh >> var/log/analytics.log 2>&1
+#
+# The lock file is $ANALYTICS_LOCK (default /tmp/weatherlake-analytics.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if command -v flock > /dev/null; then
+  exec 9> "${ANALYTICS_LOCK:-/tmp/weatherlake-analytics.lock}"
+  if ! flock -n 9; then
+    echo "run_analytics: another analytics run is still going; skipping this one" >&2
+    exit 0
+  fi
+fi
 
 if [ "${1:-}" = "--cluster" ]; then
   shift
@@ -21,4 +36,5 @@ if [ ! -x .venv/bin/weatherlake ] && command -v weatherlake > /dev/null; then
   exec weatherlake analytics "$@"  # inside the image, or wherever weatherlake is installed
 fi
 scripts/bootstrap.sh
+# exec keeps the lock (fd 9) open in the run itself, until it and its children end.
 exec .venv/bin/weatherlake analytics "$@"

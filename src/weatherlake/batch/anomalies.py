@@ -45,13 +45,12 @@ flags the hours of a cold spell and misses a night-time spike (docs/batch.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from weatherlake.batch.diurnal_profile import median_of_sorted, seasonal_baseline
 from weatherlake.batch.extract import METRICS, iso_utc, with_hour_index
+from weatherlake.scoring import AnomalyParams
 
 METHOD = "seasonal_mad_local_context"
 GLOBAL_METHOD = "global_3sigma"
@@ -59,7 +58,6 @@ MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal d
 
 #: The smallest scale a score is measured against, per metric (units of the metric):
 #: with the default threshold of 4, a change under 4x this is never an anomaly.
-MIN_SCALE: dict[str, float] = {"temperature": 0.5, "humidity": 2.5, "pressure": 0.5, "wind_speed": 1.0}
 
 COLUMNS: tuple[str, ...] = (
     "city_id",
@@ -79,14 +77,6 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class AnomalyParams:
-    threshold: float = 4.0
-    severe: float = 6.0
-    extreme: float = 10.0
-    context_hours: int = 3
-    metrics: tuple[str, ...] = METRICS
-    min_scale: dict[str, float] = field(default_factory=lambda: dict(MIN_SCALE))
 
 
 def _median_present(values: list[Column]) -> Column:

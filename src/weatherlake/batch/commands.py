@@ -42,9 +42,9 @@ def spark_options(command):
     options = [
         click.option("--job", type=click.Choice(JOBS), default="all", show_default=True,
                      help="Which view to recompute; 'all' reads the raw data once for every view."),
-        click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]),
+        click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
                      help="First UTC date of raw data to read (default: the oldest)."),
-        click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]),
+        click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
                      help="Last UTC date of raw data to read (default: the newest)."),
         click.option("--keep-runs", type=click.IntRange(min=1), default=3, show_default=True,
                      help="Run directories kept per view; older ones are deleted."),

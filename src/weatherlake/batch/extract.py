@@ -27,6 +27,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from weatherlake.scoring import METRICS
+
 RAW_DIR = "raw"
 #: Committed raw files; anything else in a date directory (temporary names, checksums) is skipped.
 RAW_FILE_GLOB = "*.jsonl"
@@ -35,7 +37,6 @@ DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 MALFORMED, IMPOSSIBLE, DUPLICATE = "malformed", "impossible", "duplicate"
 #: The metrics every view aggregates; ``rainfall`` is summed, the others averaged.
-METRICS: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed")
 
 #: Plausible ranges, inclusive: the ones weatherlake.records validates at ingest, so a
 #: record the sink accepted is never called impossible here.

@@ -34,21 +34,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from statistics import median
 
+from weatherlake.scoring import AnomalyParams
+
 METHOD = "speed_seasonal_recent_context"
-METRICS: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed")
 MAD_TO_SIGMA = 1.4826
-#: The same floors as the batch layer's (weatherlake.batch.anomalies.MIN_SCALE).
-MIN_SCALE: dict[str, float] = {"temperature": 0.5, "humidity": 2.5, "pressure": 0.5, "wind_speed": 1.0}
 
 
-@dataclass(frozen=True)
-class ScoringParams:
-    threshold: float = 4.0
-    severe: float = 6.0
-    extreme: float = 10.0
-    context_hours: int = 3
-    metrics: tuple[str, ...] = METRICS
-    min_scale: dict[str, float] = field(default_factory=lambda: dict(MIN_SCALE))
+ScoringParams = AnomalyParams
 
 
 DEFAULT_PARAMS = ScoringParams()
