@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
@@ -40,10 +41,10 @@ def test_spark_lake_implements_the_lake_interface(lake, tmp_path):
 
 
 def test_run_ids_sort_by_time_and_are_valid_lake_names():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    first = publish.new_run_id(datetime(2026, 11, 23, 9, 5, tzinfo=timezone.utc))
-    second = publish.new_run_id(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))
+    first = publish.new_run_id(datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    second = publish.new_run_id(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     assert first < second and first.startswith("20261123T090500Z-")
     assert publish.RUN_ID.fullmatch(first) and ":" not in first
 

@@ -111,6 +111,8 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     page.wait_for_function(
         "() => [...document.querySelectorAll('#chart-temperature .legendtext')].some(e => e.textContent.includes('<img'))",
         timeout=20_000)
+    page.wait_for_function("() => document.getElementById('current-cards').textContent.includes('<img')",
+                           timeout=20_000)
     assert EVIL in page.locator("#current-cards").text_content()
     assert page.evaluate("window.__xss") is None
     assert page.locator("main img").count() == 0

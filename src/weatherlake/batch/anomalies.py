@@ -7,20 +7,24 @@ deviation that the outliers themselves inflate), in two ways at once:
 1. **Seasonal baseline** -- what is normal for this city at this hour of day: the median
    of the metric over the window for (city, UTC hour of day), and its MAD. The deviation
    from it, ``dev``, takes the daily cycle out: a warm afternoon is not unusual.
-2. **Local context** -- the neighbouring hours. Among the hours with data up to
-   ``context_hours`` (3) before, and up to 3 after, take the median of their hourly mean
-   ``dev`` on each side. The observation's *excess* is how far it sticks out beyond
-   *both* sides: zero when it lies between them (a front moving through, a ramp), the
-   smaller of the two gaps when it is above both or below both (a spike). A week-long
-   cold spell moves the neighbours with it, so it is weather, not 168 anomalies; a
-   sudden warm hour in the night sticks out of both sides, however much that city's
-   nights vary from one day to the next.
+2. **Local context** -- the neighbouring hours, from the hourly mean ``dev`` of the hours
+   with data up to ``context_hours`` (3) before and up to 3 after. The observation's
+   *excess* is how far it sticks out beyond *both* sides: zero when it lies between them
+   (a front moving through, a ramp), the smaller of the two gaps when it is above both or
+   below both (a spike). It is measured twice and the larger kept: against the nearest
+   hour on each side (which follows a ramp, so a spike at dawn, while the air warms
+   fast, still sticks out) and against each side's 3-hour median (which sees past a
+   neighbour that is itself disturbed, so both hours of a two-hour spike stick out). A
+   week-long cold spell moves the neighbours with it, so it is weather, not 168
+   anomalies; a sudden warm hour in the night sticks out of both sides, however much
+   that city's nights vary from one day to the next.
 
-The score is ``excess / scale``. ``scale`` is 1.4826 x the city's median one-sided gap
-(the typical hour-to-hour change of that metric in that city), guarded by a floor per
-metric (:data:`MIN_SCALE`) so that a perfectly steady series (MAD 0) cannot make a tiny
-wobble infinitely significant. An observation is flagged at ``|score| >= 4``; severity is
-``moderate`` below 6, ``severe`` below 10, ``extreme`` from 10.
+The score is ``excess / scale``. ``scale`` is 1.4826 x the city's median gap between an
+hour and its nearest neighbours (the typical hour-to-hour change of that metric in that
+city), guarded by a floor per metric (:data:`MIN_SCALE`) so that a perfectly steady series
+(MAD 0) cannot make a tiny wobble infinitely significant. An observation is flagged at
+``|score| >= 4``; severity is ``moderate`` below 6, ``severe`` below 10, ``extreme`` from
+10 (the parameters live in weatherlake.scoring, shared with the speed layer).
 
 An observation needs data on both sides (within 3 hours) to be judged: the newest hours
 before the cutoff are judged by the next run, once the hours after them are in the lake.
@@ -50,14 +54,17 @@ from pyspark.sql import functions as F
 
 from weatherlake.batch.diurnal_profile import median_of_sorted, seasonal_baseline
 from weatherlake.batch.extract import METRICS, iso_utc, with_hour_index
-from weatherlake.scoring import AnomalyParams
+
+# Thresholds, severity bands, context width and the per-metric scale floors (MIN_SCALE:
+# with the default threshold of 4, a change under 4x the floor is never an anomaly) are
+# shared with the speed layer's live flags.
+from weatherlake.scoring import MIN_SCALE, AnomalyParams
 
 METHOD = "seasonal_mad_local_context"
 GLOBAL_METHOD = "global_3sigma"
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal data
 
-#: The smallest scale a score is measured against, per metric (units of the metric):
-#: with the default threshold of 4, a change under 4x this is never an anomaly.
+__all__ = ["COLUMNS", "METHOD", "MIN_SCALE", "AnomalyParams", "global_three_sigma", "score", "transform"]
 
 COLUMNS: tuple[str, ...] = (
     "city_id",

@@ -230,7 +230,10 @@
   // --- refreshing -----------------------------------------------------------------------------
 
   async function refreshAll() {
-    if (state.running) return;
+    if (state.running) {
+      state.again = true; // a control changed mid-refresh: run once more when this one ends
+      return;
+    }
     state.running = true;
     try {
       await Promise.all([
@@ -248,7 +251,12 @@
       document.body.dataset.refreshCount = String(Number(document.body.dataset.refreshCount) + 1);
     } finally {
       state.running = false;
-      schedule();
+      if (state.again) {
+        state.again = false;
+        refreshAll();
+      } else {
+        schedule();
+      }
     }
   }
 
