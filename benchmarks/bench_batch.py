@@ -148,9 +148,10 @@ def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int) -> 
     if completed.returncode != 0 or result is None:
         sys.stderr.write(completed.stderr[-5000:])
         raise SystemExit(f"spark-submit failed with code {completed.returncode}")
-    for line in completed.stderr.splitlines():
-        if " run " in line and "weatherlake" in line:
-            print("   ", line.split(": ", 1)[-1], flush=True)
+    # spark-submit passes the Python driver's stderr (our log) on to its stdout.
+    for line in (completed.stdout + completed.stderr).splitlines():
+        if "weatherlake.batch.jobs: run " in line:
+            print("   ", line.split("weatherlake.batch.jobs: ", 1)[-1], flush=True)
     return seconds, result
 
 

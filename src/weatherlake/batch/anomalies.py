@@ -120,9 +120,13 @@ def _excess(dev: Column, metric: str) -> Column:
 
 def hourly_context(observations: DataFrame, seasonal: DataFrame, params: AnomalyParams) -> DataFrame:
     """Per (city_id, hour_index) with data, for each metric m: ``m__seasonal``, ``m__mad``,
-    ``m__before`` / ``m__after`` (median hourly deviation on each side), ``m__scale``, and the
-    hour's extreme deviations ``m__max_dev`` / ``m__min_dev``."""
+    ``m__before`` / ``m__after`` (median hourly deviation over each side's hours),
+    ``m__before1`` / ``m__after1`` (the nearest hour's), ``m__scale``, and the hour's
+    extreme deviations ``m__max_dev`` / ``m__min_dev``.
+    """
     metrics, reach = params.metrics, params.context_hours
+    # Grouped by (city_id, hour_index) only, the cached input's order: the aggregation
+    # streams, and its output is already in the order of the windows below.
     hourly = (
         with_hour_index(observations)
         .groupBy("city_id", "hour_index")
