@@ -87,7 +87,7 @@ def test_records_land_exactly_once_in_their_date_partition(broker, make_settings
     assert len({d for d, _, _ in rows}) >= 2
     assert sink.committed_records == count
     # Kafka's offsets were committed up to what is in the lake: here, everything. (Not
-    # compared with end_offsets: Tansu's high watermark can read low after a gzip batch.)
+    # compared with end_offsets: Tansu's high watermark can read low after a compressed batch.)
     in_lake = {}
     for _, name, _ in rows:
         _, partition, _, last = parse_file_name(name)

@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from tests.factories import observation
+from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.ingest import kafka
 from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies
@@ -75,3 +76,30 @@ def test_demo_anomalies_are_seeded_and_inside_the_window():
     assert {a.city_id for a in first} == {"london-gb", "tokyo-jp"}
     assert all(start + timedelta(hours=24) <= a.hour < end and abs(a.delta) >= 12 for a in first)
     assert demo_anomalies(cities, start, start + timedelta(hours=10), per_city=2, seed=1) == []
+
+
+@pytest.mark.slow
+def test_sends_that_fail_while_the_broker_is_gone_are_kept_and_sent_again(make_settings, caplog):
+    from tests.conftest import free_port
+    from weatherlake.ingest.broker import EmbeddedBroker
+
+    port = free_port()
+    settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    broker = EmbeddedBroker(port).start()
+    try:
+        kafka.ensure_topics(settings)
+        with ObservationPublisher(settings, origin="producer:test", delivery_timeout_ms=3000,
+                                  request_timeout_ms=1000, linger_ms=0) as publisher:
+            publisher.publish([observation(0)])
+            assert publisher.flush() == 0
+            broker.stop()
+            publisher.publish([observation(i) for i in range(1, 6)])
+            assert publisher.flush(timeout=5) == 5  # expired after the delivery timeout, kept
+            assert "they are kept and sent again" in caplog.text
+            broker.start()  # memory-only: a fresh broker, the topics made again
+            kafka.ensure_topics(settings)
+            assert publisher.flush(timeout=60) == 0
+        landed = read_all(settings, settings.kafka_topic, 5)
+        assert sorted(m.value for m in landed) == sorted(records.encode(observation(i)) for i in range(1, 6))
+    finally:
+        broker.stop()

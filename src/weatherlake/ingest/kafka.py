@@ -18,6 +18,7 @@ warnings.filterwarnings("ignore", message="read_text is deprecated", category=De
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError  # noqa: E402
 from kafka.partitioner.default import murmur2  # noqa: E402
+from kafka.producer.future import FutureRecordMetadata  # noqa: E402
 
 from weatherlake.config import Settings  # noqa: E402
 from weatherlake.errors import BrokerError  # noqa: E402
@@ -26,9 +27,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Gzip is the one codec kafka-python handles without extra packages; it is also what
-# makes the embedded broker fast (measured: ~3x produce and ~10x poll throughput).
-PRODUCER_DEFAULTS = dict(compression_type="gzip", linger_ms=50, batch_size=1 << 20, max_request_size=8 << 20)
+# Compressed batches make the embedded broker fast (measured with gzip: ~3x produce and
+# ~10x poll throughput). LZ4 (the `lz4` package) over gzip: kafka-python compresses gzip at
+# level 9, which alone cost 24 us a record, two thirds of the producer's time (measured:
+# plain sends 18.9k records/s gzip, 29.7k lz4, 24.4k zstd). `crc32c` (C) checks batch CRCs.
+PRODUCER_DEFAULTS = dict(compression_type="lz4", linger_ms=50, batch_size=1 << 20, max_request_size=8 << 20)
 CONSUMER_DEFAULTS = dict(
     enable_auto_commit=False,
     auto_offset_reset="earliest",
@@ -142,6 +145,7 @@ class KeyPartitioner:
 
 __all__ = [
     "ConsumerRebalanceListener",
+    "FutureRecordMetadata",
     "KafkaError",
     "KafkaTimeoutError",
     "KeyPartitioner",
