@@ -125,7 +125,7 @@ def scan(spark, raw_dir: Path) -> tuple[float, float, int]:
     return count_seconds, time.monotonic() - started, count
 
 
-def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int) -> tuple[float, dict]:
+def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int, conf: list[str]) -> tuple[float, dict]:
     """The whole analytics run through spark-submit, as `weatherlake analytics --job all`."""
     from weatherlake.batch.submit import JobRequest, build_command, submit_environment
     from weatherlake.config import Settings
@@ -134,7 +134,7 @@ def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int) -> 
     request = JobRequest(
         job="all",
         driver_memory=driver_memory,
-        conf=(f"spark.sql.shuffle.partitions={partitions}", "spark.ui.enabled=false"),
+        conf=(f"spark.sql.shuffle.partitions={partitions}", "spark.ui.enabled=false", *conf),
         keep_runs=1,
     )
     argv = build_command(settings, request)
@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--partitions", type=int, default=8, help="spark.sql.shuffle.partitions for the jobs")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra Spark setting for the jobs (repeatable), e.g. to compare a tuning")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the generated data")
     args = parser.parse_args()
 
@@ -193,7 +195,7 @@ def main() -> None:
         count_s, parse_s, n = scan(spark, raw_dir)
         print(f"scan: count {count_s:.1f} s, parse all fields {parse_s:.1f} s ({n:,} lines, {size_mb:,.0f} MB)",
               flush=True)
-        seconds, result = run_jobs(base.as_uri(), args.cores, args.driver_memory, args.partitions)
+        seconds, result = run_jobs(base.as_uri(), args.cores, args.driver_memory, args.partitions, args.conf)
         views = {name: info["seconds"] for name, info in result["views"].items()}
         rows.append((n, size_mb, seconds, result["duration_seconds"], count_s, parse_s, views))
         print(f"all views: {seconds:.1f} s wall ({result['duration_seconds']:.1f} s in the job), "
@@ -203,7 +205,8 @@ def main() -> None:
     spark.stop()
 
     print()
-    print(f"local[{args.cores}], driver memory {args.driver_memory}, shuffle partitions {args.partitions}")
+    print(f"local[{args.cores}], driver memory {args.driver_memory}, shuffle partitions {args.partitions}"
+          + "".join(f", {c}" for c in args.conf))
     print(f"{'records':>11} {'MB':>6} {'all views s':>11} {'in job s':>8} {'records/s':>10} "
           f"{'count s':>7} {'parse s':>7}  per view (s)")
     for n, size_mb, seconds, job_s, count_s, parse_s, views in rows:

@@ -70,7 +70,7 @@ def run_gunicorn(settings: Settings) -> None:
 #: GIL switch interval in the workers. A refresh merging new data in a background thread
 #: would otherwise hold the GIL for up to 5 ms (Python's default) at a time while
 #: requests wait; 1 ms keeps their latency flat at a negligible cost.
-SWITCH_INTERVAL = 0.001
+SWITCH_INTERVAL = 0.0002
 
 
 def _worker_init(worker) -> None:

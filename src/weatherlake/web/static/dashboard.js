@@ -14,6 +14,14 @@
     timer: null,
     running: false,
   };
+  // Plotly's script is async (see dashboard.html): charts wait for it, nothing else does.
+  const plotlyReady = new Promise((resolve, reject) => {
+    if (window.Plotly) return resolve(window.Plotly);
+    const script = document.getElementById("plotly-js");
+    script.addEventListener("load", () => resolve(window.Plotly));
+    script.addEventListener("error", () => reject(new Error("Plotly's JavaScript did not load")));
+  });
+  plotlyReady.catch(() => {}); // reported by each chart panel, not as an unhandled rejection
 
   // --- small helpers ------------------------------------------------------------------------
 
@@ -180,6 +188,7 @@
     const p = panel(panelId);
     try {
       const figure = await getJSON("/api/" + name + query({ ...cityParams(), hours: state.hours }));
+      const Plotly = await plotlyReady;
       const div = document.getElementById(divId);
       if (figure.state === "ready") {
         div.hidden = false;
