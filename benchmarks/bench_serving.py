@@ -6,7 +6,8 @@ For each city count it writes a lake with every batch view (``--hours`` hours of
 trends per city, daily statistics, diurnal profiles, a few anomalies) and a speed
 snapshot, starts ``weatherlake serve`` as deployed (gunicorn, WEB_WORKERS x WEB_THREADS,
 default 2 x 4) on 127.0.0.1, and while a background thread replaces the speed snapshot
-every 5 s (as the speed layer does, so every worker keeps reloading it):
+every 5 s (as the speed layer does, so every worker keeps reloading it; by default every
+city's live data changes each time, the worst case; ``--changed-cities N`` changes N):
 
 * an open-loop load generator sends ``--rate`` requests/s for ``--seconds`` s to each of
   /api/current, /api/hourly-trends and /api/city-statistics (default parameters, as the
@@ -100,13 +101,15 @@ def write_lake(lake, cities: list[str], hours: int) -> str:
     return cutoff
 
 
-def write_snapshot(lake, cities: list[str], cutoff: str, sequence: int) -> None:
+def write_snapshot(lake, cities: list[str], cutoff: str, sequence: int, temperatures: dict | None = None) -> None:
+    """The speed snapshot; every city's latest temperature changes with ``sequence`` unless
+    ``temperatures`` gives them (then only the cities whose entry the caller changed differ)."""
     moment = datetime.fromisoformat(cutoff) + timedelta(minutes=5)
     city_data = {}
     for city_id in cities:
         record = {"city_id": city_id, "city": city_id.split("-")[0].title(), "country": "XX", "latitude": 1.0,
                   "longitude": 2.0, "timestamp": iso(moment), "ingested_at": iso(moment), "source": "synthetic",
-                  "temperature": 12.5 + sequence % 3, "feels_like": 12.0, "humidity": 60.0, "pressure": 1012.0,
+                  "temperature": temperatures[city_id] if temperatures else 12.5 + sequence % 3, "feels_like": 12.0, "humidity": 60.0, "pressure": 1012.0,
                   "wind_speed": 3.0, "rainfall": 0.0}
         hours = [{"hour": iso(moment.replace(minute=0) + timedelta(hours=h)), "record_count": 2,
                   "sum_temperature": 25.0, "sum_sq_temperature": 312.6, "min_temperature": 12.3, "max_temperature": 12.7,
@@ -284,6 +287,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per endpoint in the open loop")
     parser.add_argument("--snapshot-every", type=float, default=5.0,
                         help="seconds between snapshot replacements (every city changes; 0: never)")
+    parser.add_argument("--changed-cities", type=int, default=0,
+                        help="cities whose live data changes in each snapshot, round robin (default 0: all, the worst case)")
     parser.add_argument("--no-browser", action="store_true", help="skip the dashboard timing")
     args = parser.parse_args()
     settings = Settings.from_env({})
@@ -301,14 +306,21 @@ def main() -> None:
 
                 def speed_layer(lake=lake, cities=cities, cutoff=cutoff, stop=stop):
                     sequence = 2
+                    # Starting from the first snapshot's values (sequence 1, written with the lake).
+                    temperatures = dict.fromkeys(cities, 12.5 + 1 % 3) if args.changed_cities else None
                     while args.snapshot_every > 0 and not stop.wait(args.snapshot_every):
-                        write_snapshot(lake, cities, cutoff, sequence)
+                        for i in range(args.changed_cities):
+                            city_id = cities[(sequence * args.changed_cities + i) % len(cities)]
+                            temperatures[city_id] += 0.1
+                        write_snapshot(lake, cities, cutoff, sequence, temperatures)
                         sequence += 1
 
                 writer = threading.Thread(target=speed_layer, daemon=True)
                 writer.start()
                 try:
                     every = f"every {args.snapshot_every:g} s" if args.snapshot_every > 0 else "never"
+                    if args.snapshot_every > 0:
+                        every += f", {args.changed_cities or 'all'} cities changed each time"
                     print(f"\n{count} cities ({count * args.hours} hourly rows), snapshot replaced {every}")
                     for path in ENDPOINTS:
                         closed_loop(server.port, path, 1.0, connections=2)  # warm every worker
