@@ -5,7 +5,7 @@
 For each city count it writes a lake with every batch view (``--hours`` hours of hourly
 trends per city, daily statistics, diurnal profiles, a few anomalies) and a speed
 snapshot, starts ``weatherlake serve`` as deployed (gunicorn, WEB_WORKERS x WEB_THREADS,
-default 2 x 4) on 127.0.0.1, and while a background thread replaces the speed snapshot
+default 2 x 4) on 127.0.0.1, and while a separate process replaces the speed snapshot
 every 5 s (as the speed layer does, so every worker keeps reloading it; by default every
 city's live data changes each time, the worst case; ``--changed-cities N`` changes N):
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
 import os
 import random
 import shutil
@@ -38,8 +39,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import free_port  # noqa: E402
@@ -47,7 +46,7 @@ from tests.web.lakedata import publish_view  # noqa: E402
 
 from weatherlake.config import Settings  # noqa: E402
 from weatherlake.lake import open_lake  # noqa: E402
-from weatherlake.speed.published import SNAPSHOT_PATH  # noqa: E402
+from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot  # noqa: E402
 
 ENDPOINTS = ("/api/current", "/api/hourly-trends", "/api/city-statistics")
 END = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -120,7 +119,22 @@ def write_snapshot(lake, cities: list[str], cutoff: str, sequence: int, temperat
     snapshot = {"format": 1, "sequence": sequence, "generated_at": iso(datetime.now(UTC)), "topic": "bench",
                 "cutoff": cutoff, "offsets": {}, "kafka": {}, "stats": {}, "limits": {"snapshot_seconds": 5.0},
                 "cities": city_data}
-    lake.write_atomic(SNAPSHOT_PATH, orjson.dumps(snapshot))
+    lake.write_atomic(SNAPSHOT_PATH, encode_snapshot(snapshot))
+
+
+def speed_layer(lake_url: str, cities: list[str], cutoff: str, every: float, changed: int, stop) -> None:
+    """Replace the snapshot every ``every`` s until ``stop`` is set: ``changed`` cities'
+    live data change each time, round robin (0: every city's)."""
+    lake = open_lake(Settings.from_env({}, lake_url=lake_url))
+    sequence = 2
+    # Starting from the first snapshot's values (sequence 1, written with the lake).
+    temperatures = dict.fromkeys(cities, 12.5 + 1 % 3) if changed else None
+    while every > 0 and not stop.wait(every):
+        for i in range(changed):
+            city_id = cities[(sequence * changed + i) % len(cities)]
+            temperatures[city_id] += 0.1
+        write_snapshot(lake, cities, cutoff, sequence, temperatures)
+        sequence += 1
 
 
 class Server:
@@ -302,20 +316,13 @@ def main() -> None:
                 cities = city_ids(count)
                 cutoff = write_lake(lake, cities, args.hours)
                 server = Server(lake_url, free_port())
-                stop = threading.Event()
-
-                def speed_layer(lake=lake, cities=cities, cutoff=cutoff, stop=stop):
-                    sequence = 2
-                    # Starting from the first snapshot's values (sequence 1, written with the lake).
-                    temperatures = dict.fromkeys(cities, 12.5 + 1 % 3) if args.changed_cities else None
-                    while args.snapshot_every > 0 and not stop.wait(args.snapshot_every):
-                        for i in range(args.changed_cities):
-                            city_id = cities[(sequence * args.changed_cities + i) % len(cities)]
-                            temperatures[city_id] += 0.1
-                        write_snapshot(lake, cities, cutoff, sequence, temperatures)
-                        sequence += 1
-
-                writer = threading.Thread(target=speed_layer, daemon=True)
+                # The stand-in speed layer runs in its own process, as the real one does: in
+                # this one its snapshot building would stall the load generator's threads,
+                # and the stall would be counted as server latency.
+                processes = multiprocessing.get_context("spawn")
+                stop = processes.Event()
+                writer = processes.Process(target=speed_layer, daemon=True, args=(
+                    lake_url, cities, cutoff, args.snapshot_every, args.changed_cities, stop))
                 writer.start()
                 try:
                     every = f"every {args.snapshot_every:g} s" if args.snapshot_every > 0 else "never"
@@ -340,6 +347,7 @@ def main() -> None:
                                   f"{statistics.median(timings[1:]):.2f} s)")
                 finally:
                     stop.set()
+                    writer.join(30)
                     server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from tests.web.lakedata import publish_view
@@ -41,3 +42,37 @@ def test_an_unreadable_pointer_is_ignored(lake):
     assert published.read_pointer(lake, "city_stats") is None
     lake.write_atomic("analytics/city_stats/_LATEST", b'{"run_id": "x"}')
     assert published.read_pointer(lake, "city_stats") is None
+
+
+def snapshot_of(temperatures: dict[str, float]) -> dict:
+    return {"format": 2, "sequence": 7, "cutoff": "2026-11-21T05:21:00Z", "offsets": {"0": 12},
+            "cities": {city_id: {"city": city_id.title(), "latest": {"temperature": t}, "hours": [{"hour": "h"}]}
+                       for city_id, t in temperatures.items()}}
+
+
+def test_a_snapshot_is_a_header_line_and_a_line_per_city_and_decodes_to_what_was_written():
+    snapshot = snapshot_of({"london-gb": 8.5, "tokyo-jp": 14.0})
+    data = published.encode_snapshot(snapshot)
+    assert data.count(b"\n") == 3 and b'"cities"' not in data.splitlines()[0]
+    assert published.SnapshotDecoder().decode(data) == snapshot
+
+
+def test_the_decoder_reuses_the_entries_of_unchanged_cities_and_reads_changed_ones():
+    decoder = published.SnapshotDecoder()
+    first = decoder.decode(published.encode_snapshot(snapshot_of({"london-gb": 8.5, "tokyo-jp": 14.0})))
+    second = decoder.decode(published.encode_snapshot(snapshot_of({"london-gb": 8.5, "tokyo-jp": 15.0, "a-b": 1.0})))
+    assert second["cities"]["london-gb"] is first["cities"]["london-gb"]
+    assert second["cities"]["tokyo-jp"] == {"city": "Tokyo-Jp", "latest": {"temperature": 15.0}, "hours": [{"hour": "h"}]}
+    assert set(second["cities"]) == {"london-gb", "tokyo-jp", "a-b"}
+
+
+def test_a_snapshot_written_as_one_document_still_decodes(lake):
+    snapshot = snapshot_of({"london-gb": 8.5})
+    lake.write_atomic(published.SNAPSHOT_PATH, orjson.dumps(snapshot))  # format 1
+    assert published.read_snapshot(lake) == snapshot
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]\n", b'{"format": 2}\n{"no_city_id": 1}\n', b"{}\n[]\n"])
+def test_an_unreadable_snapshot_is_ignored(lake, data):
+    lake.write_atomic(published.SNAPSHOT_PATH, data)
+    assert published.read_snapshot(lake) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 
 from weatherlake.lake import Lake
-from weatherlake.speed.published import SNAPSHOT_PATH
+from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot
 from weatherlake.speed.state import SpeedState
 
 
@@ -59,5 +59,5 @@ def write_snapshot(lake: Lake, records: list[dict], *, cutoff: str | None, gener
         "cities": state.to_snapshot(),
         **(extra or {}),
     }
-    lake.write_atomic(SNAPSHOT_PATH, orjson.dumps(snapshot))
+    lake.write_atomic(SNAPSHOT_PATH, encode_snapshot(snapshot))
     return snapshot

@@ -8,6 +8,7 @@ import pytest
 from tests.web import data, reference
 from tests.web.conftest import CUTOFF
 from tests.web.lakedata import publish_view, write_snapshot
+from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot, read_snapshot
 from weatherlake.web import create_app
 from weatherlake.web.api import ENDPOINTS
 
@@ -141,9 +142,9 @@ def test_anomalies_from_batch_and_speed(client, lake, published):
              "value": 99.0, "baseline": 60.0, "score": 11.2, "severity": "extreme", "method": "speed", "provisional": True}]
     write_snapshot(lake, data.after(data.observations(), CUTOFF), cutoff=CUTOFF, generated_at="2026-11-21T06:00:05Z",
                    sequence=2)
-    snapshot = orjson.loads(lake.read("speed/current.json"))
+    snapshot = read_snapshot(lake)
     snapshot["cities"]["tokyo-jp"]["anomalies"] = live
-    lake.write_atomic("speed/current.json", orjson.dumps(snapshot))
+    lake.write_atomic(SNAPSHOT_PATH, encode_snapshot(snapshot))
 
     body = get(client, "/api/anomalies")
     assert [(r["timestamp"], r["metric"], r["layer"]) for r in body["data"]] == [

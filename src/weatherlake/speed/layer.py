@@ -28,7 +28,6 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import orjson
 from kafka.structs import OffsetAndMetadata
 
 from weatherlake import records
@@ -38,13 +37,21 @@ from weatherlake.ingest import kafka
 from weatherlake.lake import Lake
 from weatherlake.speed import check_settings
 from weatherlake.speed.baseline import build_baselines
-from weatherlake.speed.published import SNAPSHOT_PATH, parse_time, read_pointer, read_rows, read_snapshot
+from weatherlake.speed.published import (
+    SNAPSHOT_PATH,
+    encode_snapshot,
+    parse_time,
+    read_pointer,
+    read_rows,
+    read_snapshot,
+)
 from weatherlake.speed.state import MAX_CITIES, SpeedState
 
 log = logging.getLogger(__name__)
 
 GROUP_ID = "weatherlake-speed"
-SNAPSHOT_FORMAT = 1
+#: 2: JSON Lines, a header line and a line per city (published.encode_snapshot).
+SNAPSHOT_FORMAT = 2
 #: The view whose cutoff the speed layer takes over from (the one merged hour by hour).
 CUTOFF_VIEW = "hourly_trends"
 BASELINE_VIEW = "diurnal_profile"
@@ -300,7 +307,7 @@ class SpeedLayer:
     def _snapshot(self, consumer) -> None:
         offsets = {tp.partition: consumer.position(tp) for tp in self._partitions}
         self.sequence += 1
-        data = orjson.dumps(self.snapshot(offsets))
+        data = encode_snapshot(self.snapshot(offsets))
         try:
             self.lake.write_atomic(SNAPSHOT_PATH, data)
         except (LakeError, OSError) as error:

@@ -69,8 +69,8 @@ def run_gunicorn(settings: Settings) -> None:
 
 #: GIL switch interval in the workers. A refresh merging new data in a background thread
 #: would otherwise hold the GIL for up to 5 ms (Python's default) each time a request
-#: thread gives it up for I/O, and a request does that many times; at 0.2 ms the 1,000-city
-#: p99 fell from 20-29 ms to 13-23 ms (benchmarks/bench_serving.py) at no cost without a refresh.
+#: thread gives it up for I/O, and a request does that many times. 1 ms -> 0.2 ms: 1,000-city
+#: p99 5.9-10.0 ms -> 5.0-5.7 ms, max 16-26 ms -> 10-15 ms (benchmarks/bench_serving.py).
 SWITCH_INTERVAL = 0.0002
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from weatherlake.lake import Lake, join
-from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, read_pointer, read_rows
+from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ class Loaded:
                 continue
             city_id = key[1]
             if city_id not in same:
-                same[city_id] = new_cities.get(city_id) == old_cities.get(city_id)
+                new, old_entry = new_cities.get(city_id), old_cities.get(city_id)
+                # The same object when its snapshot line did not change (SnapshotDecoder).
+                same[city_id] = new is old_entry or new == old_entry
             if same[city_id]:
                 self._memo[key] = value
 
@@ -154,6 +156,7 @@ class ViewStore:
         self._loaded: Loaded | None = None
         self._checked = 0.0
         self._snapshot_bytes: bytes | None = None
+        self._snapshots = SnapshotDecoder()  # unchanged cities keep their parsed entry
         self._refresh_lock = threading.Lock()
         self._refreshing = False
 
@@ -229,7 +232,7 @@ class ViewStore:
         data = lake.read_atomic(SNAPSHOT_PATH)
         snapshot, seen_at = (old.snapshot, old.snapshot_seen_at) if old else (None, None)
         if data != self._snapshot_bytes:
-            snapshot = orjson.loads(data) if data else None
+            snapshot = self._snapshots.decode(data) if data else None
             seen_at = time.time() if data else None
             self._snapshot_bytes = data
             changed = True
