@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The metrics every view aggregates and both layers score (rainfall is only summed).
 METRICS: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed")
 
 #: Floors of the per-city scale, per metric: a perfectly steady series (MAD 0) cannot make

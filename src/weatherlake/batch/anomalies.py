@@ -84,8 +84,6 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-
-
 def _median_present(values: list[Column]) -> Column:
     """Median of the non-null values among a few columns; null if all are null."""
     if len(values) == 3:  # the default: plain comparisons, no arrays

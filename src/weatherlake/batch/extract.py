@@ -36,7 +36,6 @@ CORRUPT = "_corrupt_record"
 DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 MALFORMED, IMPOSSIBLE, DUPLICATE = "malformed", "impossible", "duplicate"
-#: The metrics every view aggregates; ``rainfall`` is summed, the others averaged.
 
 #: Plausible ranges, inclusive: the ones weatherlake.records validates at ingest, so a
 #: record the sink accepted is never called impossible here.

@@ -56,7 +56,11 @@ class ObservationPublisher:
     @property
     def client(self):
         if self._client is None:
-            self._client = kafka.producer(self.settings, **self._client_config)
+            self._connect()
+        return self._client
+
+    def _connect(self, give_up_after: float | None = None):
+        self._client = kafka.producer(self.settings, give_up_after, **self._client_config)
         return self._client
 
     def publish(self, candidates: Iterable[dict | RawLine]) -> PublishStats:
@@ -138,7 +142,7 @@ class ObservationPublisher:
         # idempotent producer whose restarted broker no longer knows its producer id.
         self._close_client(timeout=0)
         try:
-            client = self._client = kafka.producer(self.settings, timeout, **self._client_config)
+            client = self._connect(give_up_after=timeout)
         except BrokerError as error:
             log.error("%s; %d records kept until the next flush", error, len(self._failed))
             return len(self._failed)

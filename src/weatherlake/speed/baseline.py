@@ -39,11 +39,7 @@ from weatherlake.scoring import AnomalyParams
 METHOD = "speed_seasonal_recent_context"
 MAD_TO_SIGMA = 1.4826
 
-
-ScoringParams = AnomalyParams
-
-
-DEFAULT_PARAMS = ScoringParams()
+DEFAULT_PARAMS = AnomalyParams()
 
 
 @dataclass
@@ -78,7 +74,7 @@ def build_baselines(
     diurnal_rows: Iterable[dict],
     hourly_rows: Iterable[dict],
     cutoff: str | None,
-    params: ScoringParams = DEFAULT_PARAMS,
+    params: AnomalyParams = DEFAULT_PARAMS,
 ) -> dict[str, CityBaseline]:
     """Per city: seasonal baseline from ``diurnal_profile``, scale and seed from ``hourly_trends``."""
     baselines: dict[str, CityBaseline] = {}
@@ -125,7 +121,7 @@ def build_baselines(
     return baselines
 
 
-def _hour_devs(city: CityBaseline, hour: str, row: dict, params: ScoringParams) -> dict[str, float]:
+def _hour_devs(city: CityBaseline, hour: str, row: dict, params: AnomalyParams) -> dict[str, float]:
     typical = city.seasonal.get(_hour_of_day(hour), {})
     devs = {}
     for metric in params.metrics:
@@ -135,7 +131,7 @@ def _hour_devs(city: CityBaseline, hour: str, row: dict, params: ScoringParams) 
     return devs
 
 
-def severity(abs_score: float, params: ScoringParams) -> str:
+def severity(abs_score: float, params: AnomalyParams) -> str:
     if abs_score >= params.extreme:
         return "extreme"
     if abs_score >= params.severe:
@@ -147,7 +143,7 @@ def score_observation(
     record: dict,
     city: CityBaseline,
     hour_mean: Callable[[str, str], float | None],
-    params: ScoringParams = DEFAULT_PARAMS,
+    params: AnomalyParams = DEFAULT_PARAMS,
 ) -> list[dict]:
     """Anomaly rows (view field names) for the metrics of ``record`` that are flagged.
 

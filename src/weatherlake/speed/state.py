@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime
 
-from weatherlake.speed.baseline import DEFAULT_PARAMS, CityBaseline, ScoringParams, hour_of, score_observation
+from weatherlake.scoring import AnomalyParams
+from weatherlake.speed.baseline import DEFAULT_PARAMS, CityBaseline, hour_of, score_observation
 from weatherlake.speed.published import parse_time
 
 MAX_CITIES = 20_000
@@ -113,7 +114,7 @@ class SpeedState:
         *,
         max_hours: int = 48,
         max_cities: int = MAX_CITIES,
-        params: ScoringParams = DEFAULT_PARAMS,
+        params: AnomalyParams = DEFAULT_PARAMS,
     ) -> None:
         self.cutoff = cutoff
         self._cutoff_moment = parse_time(cutoff) if cutoff else None
