@@ -1,19 +1,28 @@
 """Ingestion benchmark: producer, lake sink and the raw kafka-python consume ceiling.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--records 300000]
+    .venv/bin/python benchmarks/bench_ingest.py [--records 300000] [--workers 1,2]
 
-Starts its own embedded broker on 127.0.0.1, produces M synthetic records through the
-real producer path (generate -> validate -> encode -> send, LZ4), then in the same run
-measures a plain kafka-python consumer reading the same topic (the ceiling a sink can
-reach) and `weatherlake consume` (a separate process, as deployed) sinking it into a
-local lake. Prints records/s for each and the sink's peak memory (VmHWM). Figures, not
-assertions: these machines are shared, so compare runs, not single numbers.
+Starts its own embedded broker on 127.0.0.1 and, for each worker count N:
+
+* produces M synthetic records through the real producer path (validate -> encode ->
+  send -> flush, LZ4) in N processes, each with its share of the cities, as
+  ``weatherlake produce --workers N`` does (the source is generated before the clock
+  starts, so it is timed apart);
+* in the same run, reads the topic with one plain kafka-python consumer: the ceiling
+  (the most one consumer process can take);
+* sinks the topic into a fresh local lake with ``weatherlake consume --workers N`` (a
+  separate process, as deployed), timed from 10% to 100% of the records committed so
+  the consumer-group join is not counted; its peak memory is the largest VmHWM of its
+  processes.
+
+Figures, not assertions: these machines are shared, so compare runs, not single numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -38,28 +47,44 @@ from weatherlake.ingest.broker import EmbeddedBroker  # noqa: E402
 from weatherlake.ingest.producer import ObservationPublisher  # noqa: E402
 from weatherlake.lake import open_lake  # noqa: E402
 from weatherlake.sources import SyntheticSource  # noqa: E402
+from weatherlake.workers import run_processes  # noqa: E402
+
+CITIES = list(catalogue().values())
 
 
-def synthetic(count: int):
-    """Per-minute observations of every catalogue city, ending now: the shape of live data
-    (a catch-up after an outage), so a sink batch spans a day or two, not months."""
-    cities = list(catalogue().values())
-    minutes = -(-count // len(cities))
+def synthetic(minutes: int, share: int = 0, shares: int = 1):
+    """Per-minute observations of the catalogue's cities for the last ``minutes``: the shape
+    of live data (a catch-up after an outage), so a sink batch spans a day or two, not
+    months. With ``shares``, only share number ``share`` of the cities (as the producer's
+    workers split them)."""
     end = datetime.now(UTC).replace(second=0, microsecond=0)
-    records = SyntheticSource(seed=1).history(cities, end - timedelta(minutes=minutes), end, step=timedelta(minutes=1))
-    for i, record in enumerate(records):
-        if i == count:
-            return
-        yield record
+    start = end - timedelta(minutes=minutes)
+    return SyntheticSource(seed=1).history(CITIES[share::shares], start, end, step=timedelta(minutes=1))
 
 
-def produce(settings: Settings, observations: list[dict]) -> float:
-    """The producer's own work: validate, encode, send, flush (the source is timed apart)."""
-    started = time.perf_counter()
+def produce_share(settings: Settings, minutes: int, share: int, shares: int, ready, *, stop) -> tuple[int, float, float]:
+    """One producer process: generate its share, wait for the others, then time the sending."""
+    observations = list(synthetic(minutes, share, shares))
+    # The real producer streams its input; materialised here only to time the source
+    # apart. Frozen, the list stays out of the garbage collector's full passes, which
+    # would otherwise scan all of it again and again (~15% of the send time).
+    gc.freeze()
+    ready.wait()
+    started = time.monotonic()
     with ObservationPublisher(settings, origin="benchmark") as publisher:
         stats = publisher.publish(observations)
         assert publisher.flush() == 0 and stats.sent == len(observations), stats
-    return len(observations) / (time.perf_counter() - started)
+    return len(observations), started, time.monotonic()
+
+
+def produce(settings: Settings, count: int, workers: int) -> float:
+    """Records/s of ``workers`` producer processes sending ``count`` records between them."""
+    ready = multiprocessing.get_context("spawn").Barrier(workers)
+    shares = [(settings, count // len(CITIES), n, workers, ready) for n in range(workers)]
+    results = run_processes("producer", produce_share, shares, stop=threading.Event(), log_level="WARNING")
+    sent = sum(n for n, _, _ in results)
+    assert sent == count, (sent, count)
+    return sent / (max(end for _, _, end in results) - min(start for _, start, _ in results))
 
 
 def raw_consume(settings: Settings, count: int) -> float:
@@ -86,7 +111,18 @@ def committed_offsets(lake, settings: Settings) -> int:
     return total
 
 
-def sink(settings: Settings, count: int) -> tuple[float, int]:
+def peak_memory_kib(pids: list[int]) -> int:
+    peak = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
+        except (OSError, IndexError):
+            pass
+    return peak
+
+
+def sink(settings: Settings, count: int, workers: int) -> tuple[float, int]:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -99,23 +135,23 @@ def sink(settings: Settings, count: int) -> tuple[float, int]:
         "SINK_MAX_RECORDS": "20000",
         "SINK_MAX_AGE_SECONDS": "1",
     }
-    process = subprocess.Popen([sys.executable, "-m", "weatherlake", "consume"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "weatherlake", "consume", "--workers", str(workers)], env=env)
     lake = open_lake(settings)
     peak = [0]
 
     def watch_memory():
         while process.poll() is None:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
             try:
-                status = Path(f"/proc/{process.pid}/status").read_text()
-                peak[0] = max(peak[0], int(status.split("VmHWM:")[1].split()[0]))
-            except (OSError, IndexError):
-                pass
+                pids = [process.pid, *map(int, children.read_text().split())]
+            except OSError:
+                pids = [process.pid]
+            peak[0] = max(peak[0], peak_memory_kib(pids))
             time.sleep(0.05)
 
     threading.Thread(target=watch_memory, daemon=True).start()
     try:
-        # Time from the first commit, so the consumer-group join is not counted.
-        while (first := committed_offsets(lake, settings)) == 0:
+        while (first := committed_offsets(lake, settings)) < count // 10:
             time.sleep(0.01)
         started = time.perf_counter()
         while (done := committed_offsets(lake, settings)) < count:
@@ -130,32 +166,28 @@ def sink(settings: Settings, count: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated process counts to measure")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as lake_dir, EmbeddedBroker(free_port()) as broker:
-        topic = f"bench-{uuid.uuid4().hex[:8]}"
-        settings = Settings.from_env(
-            {}, kafka_bootstrap_servers=broker.bootstrap_servers, kafka_topic=topic,
-            kafka_dlq_topic=f"{topic}.dlq", lake_url=Path(lake_dir).as_uri(),
-        )
-        kafka.ensure_topics(settings)
-        count = args.records
-        print(f"records: {count:,} synthetic observations, {settings.kafka_partitions} partitions, lz4", flush=True)
-        started = time.perf_counter()
-        observations = list(synthetic(count))
-        print(f"synthetic source: {count / (time.perf_counter() - started):,.0f} records/s generated", flush=True)
-        # The input is materialised only to time the source apart; the real producer
-        # streams it. Frozen, the list stays out of the garbage collector's full passes,
-        # which would otherwise scan all of it again and again (~15% of the send time).
-        gc.freeze()
-        produce_rate = produce(settings, observations)
-        gc.unfreeze()
-        del observations
-        print(f"producer: {produce_rate:,.0f} records/s (validate + encode + send + flush)", flush=True)
-        raw_rate = raw_consume(settings, count)
-        print(f"raw kafka-python consume (ceiling): {raw_rate:,.0f} records/s", flush=True)
-        sink_rate, peak_kib = sink(settings, count)
-        print(f"sink: {sink_rate:,.0f} records/s ({100 * sink_rate / raw_rate:.0f}% of raw consume), "
-              f"peak memory {peak_kib / 1024:.0f} MiB", flush=True)
+    count = args.records // len(CITIES) * len(CITIES)  # whole minutes of every city
+    with EmbeddedBroker(free_port()) as broker:
+        for workers in (int(w) for w in args.workers.split(",")):
+            with tempfile.TemporaryDirectory() as lake_dir:
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                settings = Settings.from_env(
+                    {}, kafka_bootstrap_servers=broker.bootstrap_servers, kafka_topic=topic,
+                    kafka_dlq_topic=f"{topic}.dlq", lake_url=Path(lake_dir).as_uri(),
+                )
+                kafka.ensure_topics(settings)
+                print(f"\n{workers} worker process(es): {count:,} synthetic observations, "
+                      f"{settings.kafka_partitions} partitions, lz4", flush=True)
+                produce_rate = produce(settings, count, workers)
+                print(f"  producer --workers {workers}: {produce_rate:,.0f} records/s "
+                      "(validate + encode + send + flush)", flush=True)
+                raw_rate = raw_consume(settings, count)
+                print(f"  raw kafka-python consume, one process (ceiling): {raw_rate:,.0f} records/s", flush=True)
+                sink_rate, peak_kib = sink(settings, count, workers)
+                print(f"  sink --workers {workers}: {sink_rate:,.0f} records/s ({100 * sink_rate / raw_rate:.0f}% of "
+                      f"the raw consume), peak memory {peak_kib / 1024:.0f} MiB per process", flush=True)
 
 
 if __name__ == "__main__":

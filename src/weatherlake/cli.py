@@ -103,8 +103,11 @@ def broker(settings: Settings, port: int | None) -> None:
 @click.option("--interval", type=float, help="Seconds between polling cycles [default: POLL_INTERVAL_SECONDS].")
 @click.option("--inject-anomalies", type=click.IntRange(min=0), default=0,
               help="Known temperature anomalies per city in the backfill (synthetic weather only).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes sharing the backfill's cities (one producer process uses one core).")
 @click.pass_obj
-def produce(settings: Settings, source, replay_file, cities, backfill, cycles, interval, inject_anomalies) -> None:
+def produce(settings: Settings, source, replay_file, cities, backfill, cycles, interval, inject_anomalies,
+            workers) -> None:
     """Pull weather for the configured cities into Kafka, keyed by city_id."""
     from dataclasses import replace
 
@@ -115,20 +118,25 @@ def produce(settings: Settings, source, replay_file, cities, backfill, cycles, i
     if cities:
         changes["cities"] = tuple(c.strip() for c in cities.split(",") if c.strip())
     run_producer(replace(settings, **changes), backfill=backfill, cycles=cycles, stop=logs.stop_event(),
-                 inject_anomalies=inject_anomalies)
+                 inject_anomalies=inject_anomalies, workers=workers)
 
 
 @cli.command()
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sink processes in the consumer group (useful up to the topic's partition count).")
 @click.pass_obj
-def consume(settings: Settings) -> None:
+def consume(settings: Settings, workers: int) -> None:
     """Write the observation topic into the lake's date partitions, exactly once."""
-    from weatherlake.ingest.sink import LakeSink
-    from weatherlake.lake import open_lake
+    from weatherlake.ingest.sink import run_sink
+    from weatherlake.workers import run_processes
 
     stop = logs.stop_event()
-    sink = LakeSink(settings, open_lake(settings))
-    sink.run(stop)
-    click.echo(f"Sink stopped: {sink.committed_records} records committed, {sink.dead_lettered} dead-lettered.", err=True)
+    if workers == 1:
+        committed, dead = run_sink(settings, stop=stop)
+    else:
+        counts = run_processes("sink", run_sink, [(settings,)] * workers, stop=stop, log_level=settings.log_level)
+        committed, dead = (sum(column) for column in zip(*counts, strict=True))
+    click.echo(f"Sink stopped: {committed} records committed, {dead} dead-lettered.", err=True)
 
 
 @cli.command()

@@ -11,8 +11,10 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 NOISY = ("kafka", "urllib3", "py4j", "werkzeug", "hdfs")
 
 
-def configure(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=FORMAT, stream=sys.stderr, force=True)
+def configure(level: str, process: str | None = None) -> None:
+    """Log at ``level`` to stderr; ``process`` (a worker's name) prefixes every line."""
+    form = FORMAT.replace("%(name)s", f"[{process}] %(name)s") if process else FORMAT
+    logging.basicConfig(level=level.upper(), format=form, stream=sys.stderr, force=True)
     for name in NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     # kafka-python logs every reconnect attempt at WARNING/ERROR; our own retry lines say it once.

@@ -397,6 +397,30 @@ def test_two_sinks_in_one_group_through_kills_and_rebalances(broker, make_settin
     assert lake_keys(lake) == expected_keys(count)
 
 
+def test_consume_with_two_workers_shares_the_partitions_and_stops_cleanly(broker, make_settings, tmp_path):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    lake = open_lake(settings)
+    count = 4000
+    publish(settings, count)
+    log_path = tmp_path / "sink.log"
+    sink = start_cli(sink_env(settings, SINK_MAX_RECORDS=500, SINK_MAX_AGE_SECONDS=0.5),
+                     "consume", "--workers", "2", log_path=log_path)
+    try:
+        wait_for(lambda: len(committed(lake)) >= count, 120, f"{count} records in the lake")
+        sink.send_signal(signal.SIGTERM)
+        assert sink.wait(60) == 0
+    finally:
+        if sink.poll() is None:
+            sink.kill()
+            sink.wait()
+    assert lake_keys(lake) == expected_keys(count)
+    log = log_path.read_text()
+    for worker in ("[sink-1]", "[sink-2]"):
+        assert any(worker in line and "assigned" in line for line in log.splitlines()), f"{worker} took no partition"
+    assert f"Sink stopped: {count} records committed, 0 dead-lettered." in log
+
+
 def test_a_restarted_embedded_broker_loses_no_record_on_its_fresh_topic(make_settings):
     """The embedded broker keeps nothing across restarts: same topic name, offsets from 0."""
     from tests.conftest import free_port

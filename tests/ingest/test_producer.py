@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +13,8 @@ from tests.factories import observation
 from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.ingest import kafka
-from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies
-from weatherlake.sources import RawLine
+from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies, run_producer
+from weatherlake.sources import RawLine, SyntheticSource
 
 
 def read_all(settings, topic: str, expected: int) -> list:
@@ -103,3 +104,32 @@ def test_sends_that_fail_while_the_broker_is_gone_are_kept_and_sent_again(make_s
         assert sorted(m.value for m in landed) == sorted(records.encode(observation(i)) for i in range(1, 6))
     finally:
         broker.stop()
+
+
+@pytest.mark.broker
+def test_a_backfill_shared_among_worker_processes_sends_each_record_once(broker, make_settings):
+    cities = ["london-gb", "tokyo-jp", "paris-fr", "new-york-us", "sydney-au"]
+    settings = make_settings(broker, weather_source="synthetic", cities=tuple(cities))
+    kafka.ensure_topics(settings)
+    stats = run_producer(settings, backfill=timedelta(hours=30), cycles=0, stop=threading.Event(),
+                         inject_anomalies=1, workers=2)
+    assert (stats.sent, stats.dead_lettered) == (5 * 30, 0)
+
+    sent = [records.parse(m.value) for m in read_all(settings, settings.kafka_topic, 5 * 30)]
+    assert len({(r["city_id"], r["timestamp"]) for r in sent}) == len(sent) == 5 * 30
+    # Exactly what one process would send: synthetic weather is a pure function of
+    # (seed, city, time), and each city's injected anomaly went to the worker that has it.
+    end = max(records.parse_timestamp(r["timestamp"]) for r in sent) + timedelta(hours=1)
+    catalogue = resolve(cities)
+    anomalies = demo_anomalies(catalogue, end - timedelta(hours=30), end, 1, settings.synthetic_seed)
+    source = SyntheticSource(settings.synthetic_seed, anomalies)
+    by_id = {city.id: city for city in catalogue}
+
+    def comparable(record: dict) -> dict:
+        return {k: v for k, v in record.items() if k != "ingested_at"}
+
+    for record in sent:
+        expected = records.validate(source.observe(by_id[record["city_id"]], records.parse_timestamp(record["timestamp"])))
+        assert comparable(record) == comparable(expected)
+    jumps = {(a.city_id, a.hour) for a in anomalies}
+    assert len(jumps) == 5 and jumps <= {(r["city_id"], records.parse_timestamp(r["timestamp"])) for r in sent}

@@ -7,6 +7,7 @@ timeout) are kept and sent again on the next flush, so an outage loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -211,23 +212,32 @@ def demo_anomalies(cities, start: datetime, end: datetime, per_city: int, seed: 
 
 
 def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycles: int | None = None,
-                 stop: threading.Event, inject_anomalies: int = 0) -> PublishStats:
-    """The ``weatherlake produce`` service: optional backfill, then polling cycles."""
+                 stop: threading.Event, inject_anomalies: int = 0, workers: int = 1) -> PublishStats:
+    """The ``weatherlake produce`` service: optional backfill, then polling cycles.
+
+    With ``workers`` > 1 the backfill's cities are shared among that many processes
+    (one kafka-python producer saturates one core); polling stays in this process.
+    """
     from weatherlake.cities import resolve
-    from weatherlake.sources import backfill as history
     from weatherlake.sources import open_source
+    from weatherlake.workers import run_processes
 
     cities = resolve(settings.cities)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - (backfill or timedelta(0))
     anomalies = demo_anomalies(cities, start, end, inject_anomalies, settings.synthetic_seed)
-    source = open_source(settings, anomalies=anomalies)
     total = PublishStats()
+    if backfill and workers > 1:
+        log.info("backfilling %d cities from %s to %s in %d processes", len(cities), start, end, workers)
+        shares = [(settings, cities[n::workers], start, end, anomalies) for n in range(min(workers, len(cities)))]
+        for stats in run_processes("backfill", backfill_cities, shares, stop=stop, log_level=settings.log_level):
+            total += stats
+        backfill = None
+    source = open_source(settings, anomalies=anomalies)
     with ObservationPublisher(settings, origin=f"producer:{source.name}") as publisher:
         if backfill:
             log.info("backfilling %d cities from %s to %s", len(cities), start, end)
-            total += publisher.publish(history(source, cities, start, end, progress=_report_backfill))
-            publisher.flush()
+            total += _backfill(publisher, source, cities, start, end, stop)
         done = 0
         while not stop.is_set() and (cycles is None or done < cycles):
             started = time.monotonic()
@@ -237,6 +247,32 @@ def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycle
                 stop.wait(max(0.0, settings.poll_interval_seconds - (time.monotonic() - started)))
     log.info("producer stopped: %d records sent, %d dead-lettered", total.sent, total.dead_lettered)
     return total
+
+
+def backfill_cities(settings: Settings, cities, start: datetime, end: datetime, anomalies, *,
+                    stop: threading.Event) -> PublishStats:
+    """One backfill worker: ``cities``' history from ``[start, end)`` into Kafka."""
+    from weatherlake.sources import open_source
+
+    ids = {city.id for city in cities}
+    source = open_source(settings, anomalies=[a for a in anomalies if a.city_id in ids])
+    with ObservationPublisher(settings, origin=f"producer:{source.name}") as publisher:
+        log.info("backfilling %d cities: %s", len(cities), ",".join(c.id for c in cities))
+        return _backfill(publisher, source, cities, start, end, stop)
+
+
+def _backfill(publisher: ObservationPublisher, source, cities, start: datetime, end: datetime,
+              stop: threading.Event) -> PublishStats:
+    """Send the history, stopping early (what was read is still sent) when ``stop`` is set."""
+    from weatherlake.sources import backfill as history
+
+    stats = publisher.publish(itertools.takewhile(
+        lambda _: not stop.is_set(), history(source, cities, start, end, progress=_report_backfill),
+    ))
+    publisher.flush()
+    if stop.is_set():
+        log.warning("backfill stopped early: %d records sent", stats.sent)
+    return stats
 
 
 def _report_backfill(progress) -> None:

@@ -447,3 +447,12 @@ class LakeSink:
         for future in futures:
             if not future.succeeded():
                 raise BrokerError(f"dead-letter topic {topic} did not take a record: {future.exception}")
+
+
+def run_sink(settings: Settings, *, stop: threading.Event) -> tuple[int, int]:
+    """The ``weatherlake consume`` service (one group member): (records committed, dead-lettered)."""
+    from weatherlake.lake import open_lake
+
+    sink = LakeSink(settings, open_lake(settings))
+    sink.run(stop)
+    return sink.committed_records, sink.dead_lettered

@@ -1,0 +1,88 @@
+"""Run one job in several processes: the way past one Python process's single core.
+
+The producer's backfill and the lake sink spend most of their time in kafka-python's
+pure-Python record handling, so one process saturates one core. ``run_processes``
+starts a process per share of the work (``spawn``: a clean interpreter, no inherited
+threads or sockets), stops them all when ``stop`` is set or one of them fails, and
+returns what each one returned.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import threading
+from collections.abc import Callable, Sequence
+
+from weatherlake import logs
+from weatherlake.errors import WeatherlakeError
+
+
+def run_processes(
+    what: str, target: Callable, shares: Sequence[tuple], *, stop: threading.Event, log_level: str
+) -> list:
+    """Call ``target(*share, stop=<event>)`` in a process per share; return the results in order.
+
+    Each process logs as ``[<what>-<n>]`` and stops cleanly on SIGTERM (its ``stop``
+    event). A WeatherlakeError in one of them stops the others and is raised here, as
+    one line naming the process; so is an exit without a result.
+    """
+    context = multiprocessing.get_context("spawn")
+    messages = context.SimpleQueue()
+    processes = [
+        context.Process(target=_child, name=f"{what}-{n}", args=(n, target, share, messages, log_level))
+        for n, share in enumerate(shares, start=1)
+    ]
+    ready: set[int] = set()  # processes whose SIGTERM handler is in place
+    signalled: set[int] = set()
+    outcomes: dict[int, tuple[bool, object]] = {}
+
+    def read_messages() -> None:
+        while not messages.empty():
+            n, kind, value = messages.get()
+            if kind == READY:
+                ready.add(n)
+            else:
+                outcomes[n] = (kind == DONE, value)
+
+    for process in processes:
+        process.start()
+    try:
+        while running := [(n, p) for n, p in enumerate(processes, start=1) if p.exitcode is None]:
+            multiprocessing.connection.wait([p.sentinel for _, p in running], timeout=0.2)
+            read_messages()
+            if stop.is_set() or any(p.exitcode not in (None, 0) for p in processes):
+                # Only once a process can take SIGTERM cleanly; one still starting up
+                # is signalled as soon as it says it is ready.
+                for n, process in running:
+                    if n in ready and n not in signalled:
+                        signalled.add(n)
+                        process.terminate()
+    finally:
+        for process in processes:
+            if process.exitcode is None:
+                process.terminate()
+            process.join()
+    read_messages()
+    failures = [(n, value) for n, (ok, value) in sorted(outcomes.items()) if not ok]
+    failures += [(n, f"exited with code {p.exitcode} before finishing")
+                 for n, p in enumerate(processes, start=1) if n not in outcomes]
+    if failures:
+        n, message = failures[0]  # a process's own error first: it is the cause
+        raise WeatherlakeError(f"{processes[n - 1].name}: {message}")
+    return [outcomes[n][1] for n in range(1, len(processes) + 1)]
+
+
+READY, DONE, FAILED = "ready", "done", "failed"
+
+
+def _child(n: int, target: Callable, share: tuple, messages, log_level: str) -> None:
+    logs.configure(log_level, process=multiprocessing.current_process().name)
+    stop = logs.stop_event()
+    messages.put((n, READY, None))
+    try:
+        value = target(*share, stop=stop)
+    except WeatherlakeError as error:
+        messages.put((n, FAILED, str(error)))
+        raise SystemExit(1) from None
+    messages.put((n, DONE, value))
