@@ -280,7 +280,7 @@ def dashboard_render(port: int, runs: int = 3) -> list[float]:
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                       "--disable-component-update", "--disable-sync", "--no-first-run"],
                 viewport={"width": 1280, "height": 900})
-            for _ in range(runs + 1):  # the first load fills the browser cache (plotly.min.js, 4.8 MB)
+            for _ in range(runs + 1):  # the first load is cold: a fresh profile, nothing cached or compiled
                 page = context.new_page()
                 started = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/?refresh=0")

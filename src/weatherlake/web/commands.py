@@ -55,8 +55,11 @@ def run_gunicorn(settings: Settings) -> None:
 
         def load(self):
             from weatherlake.web import create_app
+            from weatherlake.web.dashboard import warm_up
 
-            return create_app(settings)
+            app = create_app(settings)
+            warm_up(app)  # in each worker, before it takes a request
+            return app
 
     log.info("serving on http://%s:%d with %d gunicorn workers x %d threads", settings.web_host, settings.web_port,
              settings.web_workers, settings.web_threads)

@@ -1,19 +1,29 @@
-"""The dashboard page, Plotly's JavaScript from the installed package, ``/metrics``, OpenAPI.
+"""The dashboard page, Plotly's JavaScript, ``/metrics``, OpenAPI.
 
-Plotly's bundle is served from the ``plotly`` package's own ``package_data/plotly.min.js``
-(no CDN: the dashboard works with no internet). The page itself is static: it fetches
-the JSON API and builds every table cell with ``textContent``, so text from the data is
-never parsed as HTML.
+Plotly's JavaScript is served from this package, never a CDN (the dashboard works with
+no internet): Plotly's "basic" partial bundle (scatter, bar, pie: all the charts use)
+vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at exactly the plotly.js
+release the installed ``plotly`` package ships, so the figures the API builds with that
+package always meet the renderer they were made for. Should the two ever differ (plotly
+upgraded without re-vendoring), the installed package's own full bundle is served
+instead. The basic bundle is a quarter of the full one's 4.8 MB, which is most of a
+cold page load (docs/serving.md).
+
+The page itself is static: it fetches the JSON API and builds every table cell with
+``textContent``, so text from the data is never parsed as HTML.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import re
 from pathlib import Path
 
 import orjson
 import plotly
 from flask import Blueprint, Response, current_app, render_template, request, send_file
+from plotly.offline import get_plotlyjs_version
 
 from weatherlake import __version__
 from weatherlake.web.params import Param, parse_args
@@ -21,8 +31,43 @@ from weatherlake.web.params import Param, parse_args
 dashboard = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static/dashboard")
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+log = logging.getLogger(__name__)
+
+PLOTLY_BASIC = Path(__file__).parent / "static" / "vendor" / "plotly-basic.min.js"
+PLOTLY_FULL = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def bundle_version(path: Path) -> str | None:
+    """The plotly.js release a bundle says it is, from its licence header."""
+    with path.open("rb") as bundle:
+        match = re.search(rb"\* plotly\.js (?:\([^)]*\) )?v(\S+)", bundle.read(300))
+    return match[1].decode() if match else None
+
+
+@functools.cache
+def plotly_bundle() -> tuple[Path, str]:
+    """(file, plotly.js version) of the bundle the dashboard serves."""
+    wanted = get_plotlyjs_version()
+    vendored = bundle_version(PLOTLY_BASIC) if PLOTLY_BASIC.exists() else None
+    if vendored == wanted:
+        return PLOTLY_BASIC, wanted
+    log.warning("vendored Plotly bundle is %s, the plotly package ships %s: serving the package's full bundle "
+                "(run scripts/vendor_plotly.sh)", vendored, wanted)
+    return PLOTLY_FULL, wanted
 REFRESH = Param("refresh", "int", "Auto-refresh period in seconds (0 pauses).", minimum=0, maximum=86400)
+
+
+def warm_up(app) -> None:
+    """Pay the first-use costs before the first visitor does: the page's template and
+    plotly's figure machinery (its first figure costs ~0.3 s; measured cold dashboard
+    loads spent most of a second waiting for the first chart answers)."""
+    from weatherlake.web import charts
+
+    app.jinja_env.get_template("dashboard.html")
+    charts.temperature_figure([], [], None)
+    charts.humidity_figure([], None)
+    charts.pressure_wind_figure([], None)
+    plotly_bundle()
 
 
 @dashboard.get("/")
@@ -42,12 +87,12 @@ def page():
         "defaultCities": queries.default_chart_cities(loaded, settings.cities),
         "version": __version__,
     }
-    return render_template("dashboard.html", config=config, version=__version__, plotly_version=plotly.__version__)
+    return render_template("dashboard.html", config=config, version=__version__, plotly_version=plotly_bundle()[1])
 
 
 @dashboard.get("/static/vendor/plotly.min.js")
 def plotly_js():
-    response = send_file(PLOTLY_JS, mimetype="text/javascript", max_age=7 * 86400, conditional=True)
+    response = send_file(plotly_bundle()[0], mimetype="text/javascript", max_age=7 * 86400, conditional=True)
     return response
 
 
