@@ -47,6 +47,13 @@ def test_an_unknown_city_is_one_clear_line():
     assert result.output.count("\n") == 1
 
 
+def test_a_replay_is_not_shared_among_workers(tmp_path):
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text("{}\n")
+    result = run("produce", "--source", "replay", "--replay-file", str(recording), "--backfill", "1d", "--workers", "2")
+    assert (result.exit_code, result.output) == (1, "Error: --workers cannot share a replay among processes; replay with one\n")
+
+
 def test_cities_lists_the_catalogue_and_marks_the_configured_ones():
     result = run("cities", CITIES="tokyo-jp")
     lines = result.output.splitlines()

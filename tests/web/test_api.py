@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from plotly.offline import get_plotlyjs_version
 
 from tests.web import data, reference
 from tests.web.conftest import CUTOFF
@@ -343,7 +344,7 @@ def test_dashboard_page_and_local_plotly(client, settings):
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert '"refreshSeconds": 5' in html
-    assert "/static/vendor/plotly.min.js" in html and "cdn" not in html.lower()
+    assert f"/static/vendor/plotly.min.js?v={get_plotlyjs_version()}-basic" in html and "cdn" not in html.lower()
     js = client.get("/static/vendor/plotly.min.js")
     assert js.status_code == 200 and js.mimetype == "text/javascript"
     assert js.data == dashboard.PLOTLY_BASIC.read_bytes() and len(js.data) > 1_000_000

@@ -25,7 +25,7 @@ def test_the_vendored_bundle_is_the_plotly_js_release_the_plotly_package_ships()
 
 
 def test_the_vendored_basic_bundle_is_served_when_it_matches(fresh_choice):
-    assert dashboard.plotly_bundle() == (dashboard.PLOTLY_BASIC, get_plotlyjs_version())
+    assert dashboard.plotly_bundle() == (dashboard.PLOTLY_BASIC, f"{get_plotlyjs_version()}-basic")
 
 
 def test_a_mismatched_vendored_bundle_gives_way_to_the_packages_full_one(fresh_choice, monkeypatch, tmp_path, caplog):
@@ -33,7 +33,7 @@ def test_a_mismatched_vendored_bundle_gives_way_to_the_packages_full_one(fresh_c
     stale.write_text("/**\n* plotly.js (basic - minified) v0.0.1\n*/\n")
     monkeypatch.setattr(dashboard, "PLOTLY_BASIC", stale)
     with caplog.at_level(logging.WARNING, logger="weatherlake.web.dashboard"):
-        assert dashboard.plotly_bundle() == (dashboard.PLOTLY_FULL, get_plotlyjs_version())
+        assert dashboard.plotly_bundle() == (dashboard.PLOTLY_FULL, f"{get_plotlyjs_version()}-full")
     assert "vendored Plotly bundle is 0.0.1" in caplog.text and "scripts/vendor_plotly.sh" in caplog.text
 
 

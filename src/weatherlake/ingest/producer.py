@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from weatherlake import records
 from weatherlake.config import Settings
-from weatherlake.errors import BrokerError, InvalidRecord, SourceAuthError, SourceError
+from weatherlake.errors import BrokerError, ConfigError, InvalidRecord, SourceAuthError, SourceError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.kafka import FutureRecordMetadata
 from weatherlake.sources.replay import RawLine
@@ -222,6 +222,9 @@ def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycle
     from weatherlake.sources import open_source
     from weatherlake.workers import run_processes
 
+    if workers > 1 and settings.weather_source == "replay":
+        # A recording decides its own cities: each worker would send all of it.
+        raise ConfigError("--workers cannot share a replay among processes; replay with one")
     cities = resolve(settings.cities)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - (backfill or timedelta(0))

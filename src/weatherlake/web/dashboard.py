@@ -1,8 +1,8 @@
 """The dashboard page, Plotly's JavaScript, ``/metrics``, OpenAPI.
 
 Plotly's JavaScript is served from this package, never a CDN (the dashboard works with
-no internet): Plotly's "basic" partial bundle (scatter, bar, pie: all the charts use)
-vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at exactly the plotly.js
+no internet): Plotly's "basic" partial bundle (scatter, bar and pie traces; the charts
+are all scatter) vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at exactly the plotly.js
 release the installed ``plotly`` package ships, so the figures the API builds with that
 package always meet the renderer they were made for. Should the two ever differ (plotly
 upgraded without re-vendoring), the installed package's own full bundle is served
@@ -46,14 +46,14 @@ def bundle_version(path: Path) -> str | None:
 
 @functools.cache
 def plotly_bundle() -> tuple[Path, str]:
-    """(file, plotly.js version) of the bundle the dashboard serves."""
+    """(file, tag for its URL: plotly.js version and bundle) of the bundle the dashboard serves."""
     wanted = get_plotlyjs_version()
     vendored = bundle_version(PLOTLY_BASIC) if PLOTLY_BASIC.exists() else None
     if vendored == wanted:
-        return PLOTLY_BASIC, wanted
+        return PLOTLY_BASIC, f"{wanted}-basic"
     log.warning("vendored Plotly bundle is %s, the plotly package ships %s: serving the package's full bundle "
                 "(run scripts/vendor_plotly.sh)", vendored, wanted)
-    return PLOTLY_FULL, wanted
+    return PLOTLY_FULL, f"{wanted}-full"
 REFRESH = Param("refresh", "int", "Auto-refresh period in seconds (0 pauses).", minimum=0, maximum=86400)
 
 
