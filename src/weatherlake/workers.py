@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from weatherlake import logs
 from weatherlake.errors import WeatherlakeError
 
+#: What a process tells the parent: its SIGTERM handler is in place, or how it ended.
+READY, DONE, FAILED = "ready", "done", "failed"
+
 
 def run_processes(
     what: str, target: Callable, shares: Sequence[tuple], *, stop: threading.Event, log_level: str
@@ -71,9 +74,6 @@ def run_processes(
         n, message = failures[0]  # a process's own error first: it is the cause
         raise WeatherlakeError(f"{processes[n - 1].name}: {message}")
     return [outcomes[n][1] for n in range(1, len(processes) + 1)]
-
-
-READY, DONE, FAILED = "ready", "done", "failed"
 
 
 def _child(n: int, target: Callable, share: tuple, messages, log_level: str) -> None:

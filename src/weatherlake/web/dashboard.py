@@ -2,9 +2,9 @@
 
 Plotly's JavaScript is served from this package, never a CDN (the dashboard works with
 no internet): Plotly's "basic" partial bundle (scatter, bar and pie traces; the charts
-are all scatter) vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at exactly the plotly.js
-release the installed ``plotly`` package ships, so the figures the API builds with that
-package always meet the renderer they were made for. Should the two ever differ (plotly
+are all scatter), vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at
+exactly the plotly.js release the installed ``plotly`` package ships, so the figures the
+API builds with that package always meet the renderer they were made for. Should the two ever differ (plotly
 upgraded without re-vendoring), the installed package's own full bundle is served
 instead. The basic bundle is a quarter of the full one's 4.8 MB, which is most of a
 cold page load (docs/serving.md).
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PLOTLY_BASIC = Path(__file__).parent / "static" / "vendor" / "plotly-basic.min.js"
 PLOTLY_FULL = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+REFRESH = Param("refresh", "int", "Auto-refresh period in seconds (0 pauses).", minimum=0, maximum=86400)
 
 
 def bundle_version(path: Path) -> str | None:
@@ -54,7 +55,6 @@ def plotly_bundle() -> tuple[Path, str]:
     log.warning("vendored Plotly bundle is %s, the plotly package ships %s: serving the package's full bundle "
                 "(run scripts/vendor_plotly.sh)", vendored, wanted)
     return PLOTLY_FULL, f"{wanted}-full"
-REFRESH = Param("refresh", "int", "Auto-refresh period in seconds (0 pauses).", minimum=0, maximum=86400)
 
 
 def warm_up(app) -> None:
