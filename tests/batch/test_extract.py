@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -148,3 +149,22 @@ def test_plausible_ranges_match_what_ingest_accepts():
         for value in (low - step, high + step):
             with pytest.raises(InvalidRecord):
                 records.validate(record(**{field: value}))
+
+
+def test_round_half_up_rounds_like_the_published_figures(spark):
+    values = [1.23456, 1.23454, 2.5, -2.5, -1.23456, 1013.25, -0.00001, None]
+    frame = spark.createDataFrame([(v,) for v in values], "x double")
+    rows = frame.select(extract.round_half_up("x", 4).alias("four"), extract.round_half_up("x", 0).alias("whole")).collect()
+    assert [row["four"] for row in rows] == [1.2346, 1.2345, 2.5, -2.5, -1.2346, 1013.25, 0.0, None]
+    assert [row["whole"] for row in rows] == [1.0, 1.0, 3.0, -2.0, -1.0, 1013.0, 0.0, None]
+    # Never a negative zero ("-0.0" in the JSON) for a small negative value.
+    assert math.copysign(1.0, rows[6]["four"]) == 1.0
+
+
+def test_city_names_give_one_name_per_city(spark):
+    frame = spark.createDataFrame(
+        [("oslo-no", "Oslo"), ("oslo-no", "Oslo"), ("bergen-no", "Bergen"), ("bergen-no", "Bjørgvin")],
+        "city_id string, city string",
+    )
+    names = {row["city_id"]: row["city"] for row in extract.city_names(frame).collect()}
+    assert names == {"oslo-no": "Oslo", "bergen-no": "Bjørgvin"}

@@ -53,7 +53,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from weatherlake.batch.diurnal_profile import median_of_sorted, seasonal_baseline
-from weatherlake.batch.extract import METRICS, iso_utc, with_hour_index
+from weatherlake.batch.extract import METRICS, iso_utc, round_half_up, with_hour_index
 
 # Thresholds, severity bands, context width and the per-metric scale floors (MIN_SCALE:
 # with the default threshold of 4, a change under 4x the floor is never an anomaly) are
@@ -266,14 +266,14 @@ def transform(
         iso_utc("ts").alias("timestamp"),
         a["metric"].alias("metric"),
         a["value"].alias("value"),
-        F.round(a["baseline"], 3).alias("baseline"),
-        F.round(a["score"], 2).alias("score"),
+        round_half_up(a["baseline"], 3).alias("baseline"),
+        round_half_up(a["score"], 2).alias("score"),
         severity(F.abs(a["score"]), params).alias("severity"),
         F.lit(METHOD).alias("method"),
-        F.round(a["deviation"], 3).alias("deviation"),
-        F.round(a["seasonal_baseline"], 3).alias("seasonal_baseline"),
-        F.round(a["seasonal_score"], 2).alias("seasonal_score"),
-        F.round(a["local_scale"], 3).alias("local_scale"),
+        round_half_up(a["deviation"], 3).alias("deviation"),
+        round_half_up(a["seasonal_baseline"], 3).alias("seasonal_baseline"),
+        round_half_up(a["seasonal_score"], 2).alias("seasonal_score"),
+        round_half_up(a["local_scale"], 3).alias("local_scale"),
         F.hour("ts").alias("hour_of_day"),
     )
 
@@ -295,8 +295,8 @@ def global_three_sigma(observations: DataFrame, sigmas: float = 3.0, metrics: tu
                 iso_utc("ts").alias("timestamp"),
                 F.lit(m).alias("metric"),
                 F.col(m).alias("value"),
-                F.round(mean, 3).alias("baseline"),
-                F.round(z, 2).alias("score"),
+                round_half_up(mean, 3).alias("baseline"),
+                round_half_up(z, 2).alias("score"),
             ).where(F.abs("score") > sigmas)
         )
     out = rows[0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import iso_utc
+from weatherlake.batch.extract import iso_utc, round_half_up
 
 DECIMALS = 4
 PERIODS: tuple[str, ...] = ("day", "week", "month")
@@ -44,7 +44,7 @@ COLUMNS: tuple[str, ...] = (
 
 
 def _r(column: Column) -> Column:
-    return F.round(column, DECIMALS)
+    return round_half_up(column, DECIMALS)
 
 
 def _day_partials(observations: DataFrame) -> DataFrame:

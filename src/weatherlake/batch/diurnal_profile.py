@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import METRICS
+from weatherlake.batch.extract import METRICS, round_half_up
 
 DECIMALS = 4
 
@@ -34,7 +34,10 @@ def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRIC
     """Per (city_id, hour_of_day): exact ``m__seasonal`` (median) and ``m__mad`` per metric.
 
     One aggregation: each group's values are collected (a few hundred a year), sorted
-    once for the median and once more as absolute deviations for the MAD.
+    once for the median and once more as absolute deviations for the MAD. Each sorted
+    array is a column of its own before its median is taken: written inline, Spark would
+    sort the deviations once for every reference in :func:`median_of_sorted` (each
+    lambda gets its own variable, so no two copies count as the same expression).
     """
     grouped = observations.groupBy("city_id", F.hour("ts").alias("hour_of_day")).agg(
         *[F.sort_array(F.collect_list(m)).alias(f"{m}__values") for m in metrics]
@@ -45,16 +48,20 @@ def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRIC
         *[F.col(f"{m}__values") for m in metrics],
         *[median_of_sorted(F.col(f"{m}__values")).alias(f"{m}__seasonal") for m in metrics],
     )
-    return medians.select(
+    spreads = medians.select(
         "city_id",
         "hour_of_day",
         *[F.col(f"{m}__seasonal") for m in metrics],
         *[
-            median_of_sorted(F.sort_array(F.transform(f"{m}__values", _distance_from(F.col(f"{m}__seasonal"))))).alias(
-                f"{m}__mad"
-            )
+            F.sort_array(F.transform(f"{m}__values", _distance_from(F.col(f"{m}__seasonal")))).alias(f"{m}__spread")
             for m in metrics
         ],
+    )
+    return spreads.select(
+        "city_id",
+        "hour_of_day",
+        *[F.col(f"{m}__seasonal") for m in metrics],
+        *[median_of_sorted(F.col(f"{m}__spread")).alias(f"{m}__mad") for m in metrics],
     )
 
 
@@ -69,17 +76,17 @@ def transform(observations: DataFrame, seasonal: DataFrame | None = None) -> Dat
     robust = seasonal.select(
         "city_id",
         "hour_of_day",
-        *[F.round(f"{m}__seasonal", DECIMALS).alias(f"median_{m}") for m in METRICS],
-        *[F.round(f"{m}__mad", DECIMALS).alias(f"mad_{m}") for m in METRICS],
+        *[round_half_up(f"{m}__seasonal", DECIMALS).alias(f"median_{m}") for m in METRICS],
+        *[round_half_up(f"{m}__mad", DECIMALS).alias(f"mad_{m}") for m in METRICS],
     )
     profile = observations.groupBy("city_id", "city", F.hour("ts").alias("hour_of_day")).agg(
         F.count(F.lit(1)).alias("record_count"),
-        F.round(F.avg("temperature"), DECIMALS).alias("avg_temperature"),
-        F.round(F.avg("humidity"), DECIMALS).alias("avg_humidity"),
-        F.round(F.avg("wind_speed"), DECIMALS).alias("avg_wind_speed"),
+        round_half_up(F.avg("temperature"), DECIMALS).alias("avg_temperature"),
+        round_half_up(F.avg("humidity"), DECIMALS).alias("avg_humidity"),
+        round_half_up(F.avg("wind_speed"), DECIMALS).alias("avg_wind_speed"),
         F.min("temperature").alias("min_temperature"),
         F.max("temperature").alias("max_temperature"),
-        F.round(F.avg("pressure"), DECIMALS).alias("avg_pressure"),
-        F.round(F.sum("rainfall"), DECIMALS).alias("total_rainfall"),
+        round_half_up(F.avg("pressure"), DECIMALS).alias("avg_pressure"),
+        round_half_up(F.sum("rainfall"), DECIMALS).alias("total_rainfall"),
     )
     return profile.join(F.broadcast(robust), ["city_id", "hour_of_day"], "left")

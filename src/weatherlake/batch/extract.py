@@ -217,6 +217,11 @@ def observations(tagged: DataFrame) -> DataFrame:
     return tagged.where(F.col("status").isNull()).drop("status")
 
 
+def city_names(observations: DataFrame) -> DataFrame:
+    """``city_id``, ``city``: one name per city (the greatest seen, should a name ever change)."""
+    return observations.groupBy("city_id").agg(F.max("city").alias("city"))
+
+
 def input_stats(tagged: DataFrame, dates: int) -> InputStats:
     """Count every bucket and find the cutoff in one aggregation over :func:`tag`'s output."""
     rows = tagged.groupBy("status").agg(F.count(F.lit(1)).alias("n"), iso_utc(F.max("ts")).alias("newest")).collect()
@@ -231,6 +236,19 @@ def input_stats(tagged: DataFrame, dates: int) -> InputStats:
         duplicates=counts.get(DUPLICATE, 0),
         cutoff=newest,
     )
+
+
+def round_half_up(column: str | Column, decimals: int) -> Column:
+    """``column`` rounded to ``decimals`` places, halves rounded up (towards plus infinity).
+
+    Plain double arithmetic: Spark's ``round`` goes through a ``java.math.BigDecimal``
+    for every value, which on the hourly view alone (8.76 million rows a year for 1,000
+    cities, seven rounded columns) costs several seconds. The two differ only for a value
+    within a rounding error of a half, and then by one unit in the last place.
+    """
+    column = F.col(column) if isinstance(column, str) else column
+    scale = 10.0**decimals
+    return F.floor(column * scale + 0.5) / scale
 
 
 def iso_utc(column: str | Column) -> Column:

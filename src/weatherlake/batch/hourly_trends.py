@@ -9,6 +9,8 @@ The rolling average at hour H is the mean temperature of every observation of th
 in the 24 clock hours ending with H (from H-23h to the end of H): weighted by
 observations, not an average of hourly averages, and over whatever hours have data (at
 the start of the window, or across a gap, fewer than 24).
+
+``city`` is the city's name in the window (:func:`~weatherlake.batch.extract.city_names`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import with_hour_index
+from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
 
 DECIMALS = 4
 ROLLING_HOURS = 24
@@ -25,9 +27,10 @@ ROLLING_HOURS = 24
 def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> DataFrame:
     """Pure transform: clean observations -> hourly_trends rows."""
     # Grouped by (city_id, hour_index) only, the order the cached input is sorted in, so
-    # the aggregation streams and its output is already in the window's order.
+    # the aggregation streams and its output is already in the window's order. Only
+    # numbers: one string among the aggregates would make Spark interpret the whole
+    # aggregation row by row, several times slower; the names are joined on instead.
     hourly = with_hour_index(observations).groupBy("city_id", "hour_index").agg(
-        F.max("city").alias("city"),
         F.count(F.lit(1)).alias("record_count"),
         F.avg("temperature").alias("avg_temperature"),
         F.min("temperature").alias("min_temperature"),
@@ -50,19 +53,19 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
     window_count = F.sum("record_count").over(upto_now) - F.coalesce(
         F.sum("record_count").over(upto_before), F.lit(0)
     )
-    return hourly.select(
+    return hourly.join(F.broadcast(city_names(observations)), "city_id").select(
         "city_id",
         "city",
         # A whole hour: one plain format, no fractional seconds to consider.
         F.date_format(F.timestamp_seconds(F.col("hour_index") * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("hour"),
         "record_count",
-        F.round("avg_temperature", DECIMALS).alias("avg_temperature"),
+        round_half_up("avg_temperature", DECIMALS).alias("avg_temperature"),
         "min_temperature",
         "max_temperature",
-        F.round("avg_humidity", DECIMALS).alias("avg_humidity"),
-        F.round("avg_pressure", DECIMALS).alias("avg_pressure"),
-        F.round("avg_wind_speed", DECIMALS).alias("avg_wind_speed"),
-        F.round("total_rainfall", DECIMALS).alias("total_rainfall"),
-        F.round(window_sum / window_count, DECIMALS).alias("rolling_24h_avg_temperature"),
+        round_half_up("avg_humidity", DECIMALS).alias("avg_humidity"),
+        round_half_up("avg_pressure", DECIMALS).alias("avg_pressure"),
+        round_half_up("avg_wind_speed", DECIMALS).alias("avg_wind_speed"),
+        round_half_up("total_rainfall", DECIMALS).alias("total_rainfall"),
+        round_half_up(window_sum / window_count, DECIMALS).alias("rolling_24h_avg_temperature"),
         window_count.alias("rolling_24h_record_count"),
     )
