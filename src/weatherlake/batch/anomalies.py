@@ -117,7 +117,7 @@ def _excess(dev: Column, metric: str) -> Column:
 
 
 def hourly_context(observations: DataFrame, seasonal: DataFrame, params: AnomalyParams) -> DataFrame:
-    """Per (city_id, hour_index) with data, for each metric m: ``m__seasonal``, ``m__mad``,
+    """Per (city_id, hour_index) with data, for each metric m:
     ``m__before`` / ``m__after`` (median hourly deviation over each side's hours),
     ``m__before1`` / ``m__after1`` (the nearest hour's), ``m__scale``, and the hour's
     extreme deviations ``m__max_dev`` / ``m__min_dev``.
@@ -133,10 +133,10 @@ def hourly_context(observations: DataFrame, seasonal: DataFrame, params: Anomaly
         .withColumn("hour_of_day", F.pmod("hour_index", 24).cast("int"))
         .join(F.broadcast(seasonal), ["city_id", "hour_of_day"])
     )
+    # Only what the windows below need: every column more is copied twice for each hour.
     deviations = hourly.select(
         "city_id",
         "hour_index",
-        *[c for m in metrics for c in (f"{m}__seasonal", f"{m}__mad")],
         *[(F.col(f"{m}__{name}") - F.col(f"{m}__seasonal")).alias(f"{m}__{name}_dev")
           for m in metrics for name in ("mean", "max", "min")],
     )
@@ -203,9 +203,13 @@ def score(
         low = _excess(F.col(f"{m}__min_dev"), m) / scale
         candidate |= F.coalesce((high >= threshold) | (low <= -threshold), F.lit(False))
     keep = ["city_id", "hour_index"] + [
-        f"{m}__{part}" for m in metrics for part in ("seasonal", "mad", "before", "after", "before1", "after1", "scale")
+        f"{m}__{part}" for m in metrics for part in ("before", "after", "before1", "after1", "scale")
     ]
-    candidates = context.where(candidate).select(*keep)
+    candidates = (
+        context.where(candidate)
+        .select(*keep, F.pmod("hour_index", 24).cast("int").alias("hour_of_day"))
+        .join(F.broadcast(seasonal), ["city_id", "hour_of_day"])
+    )
     # Few rows: broadcast them into one scan of the observations.
     joined = obs.join(F.broadcast(candidates), ["city_id", "hour_index"])
     columns = []
