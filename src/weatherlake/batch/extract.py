@@ -243,8 +243,9 @@ def round_half_up(column: str | Column, decimals: int) -> Column:
 
     Plain double arithmetic: Spark's ``round`` goes through a ``java.math.BigDecimal``
     for every value, which on the hourly view alone (8.76 million rows a year for 1,000
-    cities, seven rounded columns) costs several seconds. The two differ only for a value
-    within a rounding error of a half, and then by one unit in the last place.
+    cities, seven rounded columns) costs several seconds. The two differ by one unit in
+    the last place, and only at a half: a negative one goes up here (-2.5 -> -2, where
+    Spark gives -3), and a value within a rounding error of a half may go either way.
     """
     column = F.col(column) if isinstance(column, str) else column
     scale = 10.0**decimals
