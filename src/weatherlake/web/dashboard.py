@@ -4,10 +4,10 @@ Plotly's JavaScript is served from this package, never a CDN (the dashboard work
 no internet): Plotly's "basic" partial bundle (scatter, bar and pie traces; the charts
 are all scatter), vendored in ``static/vendor/`` by ``scripts/vendor_plotly.sh`` at
 exactly the plotly.js release the installed ``plotly`` package ships, so the figures the
-API builds with that package always meet the renderer they were made for. Should the two ever differ (plotly
-upgraded without re-vendoring), the installed package's own full bundle is served
-instead. The basic bundle is a quarter of the full one's 4.8 MB, which is most of a
-cold page load (docs/serving.md).
+API builds with that package always meet the renderer they were made for. Should the
+two ever differ (plotly upgraded without re-vendoring), the installed package's own
+full bundle is served instead. The basic bundle is a quarter of the full one's 4.8 MB,
+which is most of a cold page load (docs/serving.md).
 
 The page itself is static: it fetches the JSON API and builds every table cell with
 ``textContent``, so text from the data is never parsed as HTML.
