@@ -11,9 +11,10 @@ Starts its own embedded broker on 127.0.0.1 and, for each worker count N:
 * in the same run, reads the topic with one plain kafka-python consumer: the ceiling
   (the most one consumer process can take);
 * sinks the topic into a fresh local lake with ``weatherlake consume --workers N`` (a
-  separate process, as deployed), timed from 10% to 100% of the records committed so
-  the consumer-group join is not counted; its peak memory is the largest VmHWM of its
-  processes.
+  separate process, as deployed); its peak memory is the largest VmHWM of its processes.
+
+Both consume rates are timed over the steady middle of the run, from 10% to 90% of the
+records (read, or committed to the lake): see :func:`steady_rate`.
 
 Figures, not assertions: these machines are shared, so compare runs, not single numbers.
 """
@@ -21,7 +22,6 @@ Figures, not assertions: these machines are shared, so compare runs, not single 
 from __future__ import annotations
 
 import argparse
-import gc
 import multiprocessing
 import os
 import signal
@@ -47,7 +47,7 @@ from weatherlake.ingest.broker import EmbeddedBroker  # noqa: E402
 from weatherlake.ingest.producer import ObservationPublisher  # noqa: E402
 from weatherlake.lake import open_lake  # noqa: E402
 from weatherlake.sources import SyntheticSource  # noqa: E402
-from weatherlake.workers import run_processes  # noqa: E402
+from weatherlake.workers import run_processes, streaming_gc  # noqa: E402
 
 CITIES = list(catalogue().values())
 
@@ -66,9 +66,9 @@ def produce_share(settings: Settings, minutes: int, share: int, shares: int, rea
     """One producer process: generate its share, wait for the others, then time the sending."""
     observations = list(synthetic(minutes, share, shares))
     # The real producer streams its input; materialised here only to time the source
-    # apart. Frozen, the list stays out of the garbage collector's full passes, which
-    # would otherwise scan all of it again and again (~15% of the send time).
-    gc.freeze()
+    # apart. Frozen with the rest of the heap, as the producer's backfill does
+    # (streaming_gc), the list stays out of the collector's full passes.
+    streaming_gc()
     ready.wait()
     started = time.monotonic()
     with ObservationPublisher(settings, origin="benchmark") as publisher:
@@ -87,6 +87,20 @@ def produce(settings: Settings, count: int, workers: int) -> float:
     return sent / (max(end for _, _, end in results) - min(start for _, start, _ in results))
 
 
+def steady_rate(samples: list[tuple[float, int]], count: int) -> float:
+    """Records/s between the first (time, records done) samples at 10% and at 90% of ``count``.
+
+    The steady middle of a run: the start is a consumer-group join or a first fetch, and
+    the sink's last batch of each partition waits out its age limit (latency, not
+    throughput) once the topic is drained.
+    """
+    def first_at(tenths: int) -> tuple[float, int]:
+        return next((t, n) for t, n in samples if n >= count * tenths // 10)
+
+    (t0, n0), (t1, n1) = first_at(1), first_at(9)
+    return (n1 - n0) / (t1 - t0)
+
+
 def raw_consume(settings: Settings, count: int) -> float:
     consumer = kafka.consumer(settings, group_id=None)
     try:
@@ -94,11 +108,12 @@ def raw_consume(settings: Settings, count: int) -> float:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         seen = 0
-        started = time.perf_counter()
+        samples = []
         while seen < count:
             for messages in consumer.poll(timeout_ms=1000).values():
                 seen += len(messages)
-        return count / (time.perf_counter() - started)
+            samples.append((time.perf_counter(), seen))
+        return steady_rate(samples, count)
     finally:
         consumer.close()
 
@@ -150,17 +165,16 @@ def sink(settings: Settings, count: int, workers: int) -> tuple[float, int]:
             time.sleep(0.05)
 
     threading.Thread(target=watch_memory, daemon=True).start()
+    samples = []
     try:
-        while (first := committed_offsets(lake, settings)) < count // 10:
-            time.sleep(0.01)
-        started = time.perf_counter()
         while (done := committed_offsets(lake, settings)) < count:
+            samples.append((time.perf_counter(), done))
             time.sleep(0.01)
-        elapsed = time.perf_counter() - started
+        samples.append((time.perf_counter(), done))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
-    return (done - first) / elapsed, peak[0]
+    return steady_rate(samples, count), peak[0]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -332,27 +333,94 @@ def test_encoded_records_decode_to_the_same_numbers():
     assert orjson.loads(records.encode(record))["dew_point"] == 8.95
 
 
-def test_the_fast_check_and_the_explaining_check_always_agree():
-    """validate() answers from a generated fast check and asks the table-driven one for the
-    reason; a record one accepts and the other refuses would be a silent schema hole."""
+def fast_accepts(record: dict) -> bool:
+    """What validate's fast path (msgspec and the generated string check) says alone."""
+    import msgspec
+
+    try:
+        return records._strings_ok(msgspec.convert(record, records._Observation))
+    except msgspec.ValidationError:
+        return False
+
+
+def explain_accepts(record: object) -> bool:
+    try:
+        records._explain(record)
+        return True
+    except InvalidRecord:
+        return False
+
+
+POOL = [
+    None, "", " ", "\u00a0", "\x1c", "x", "GB", "gb", "G", "london-gb", "london-", "London", 0, 1, -1, 2, 0.5, 59.9,
+    60.0, 60.000001, 100.0, 100.1, 850, 1100.5, -90, 180.0, 361, 1e9, 10**30, True, False, math.nan, math.inf, [], {},
+    "2026-11-23T14:00:00Z", "2024-02-29T00:00:00.5Z", "2025-02-29T00:00:00Z", "2026-11-23T14:00:00.Z",
+    "2026-11-23T14:00:00.1234567Z", "2026-11-23T14:00:00", "2026-04-31T00:00:00Z", "2026-11-23T14:00:00z",
+    "2026-11-23T14:00:00Z\n",
+]  # fmt: skip
+
+
+def mutants(count: int):
+    """Good records with one or two fields set to a value from POOL, or a field taken away."""
     import random
 
-    pool = [
-        None, "", " ", "x", "GB", "gb", "london-gb", "London", 0, 1, -1, 2, 0.5, 59.9, 60.0, 100.0, 100.1,
-        850, 1100.5, -90, 180.0, 361, 1e9, True, False, math.nan, math.inf, [], {},
-        "2026-11-23T14:00:00Z", "2024-02-29T00:00:00.5Z", "2025-02-29T00:00:00Z", "2026-11-23T14:00:00.Z",
-        "2026-11-23T14:00:00.1234567Z", "2026-11-23T14:00:00", "2026-04-31T00:00:00Z", "2026-11-23T14:00:00z",
-    ]  # fmt: skip
     rng = random.Random(1)
     fields = list(records.FIELDS)
-    for _ in range(4000):
+    for _ in range(count):
         record = good_record()
         for field in rng.sample(fields, rng.choice((1, 1, 1, 2))):
-            record[field] = rng.choice(pool)
-        fast = records._valid_complete(record)
+            if rng.random() < 0.1:
+                del record[field]
+            else:
+                record[field] = rng.choice(POOL)
+        yield record
+
+
+def test_the_fast_check_and_the_explaining_check_always_agree():
+    """validate() answers from a fast check and asks the table-driven one for the reason; a
+    record one accepts and the other refuses would be a silent schema hole."""
+    accepted = 0
+    for record in mutants(4000):
+        fast = fast_accepts(record)
+        assert fast == explain_accepts(record), record
+        accepted += fast
+    assert 500 < accepted < 3500  # both kinds of answer were exercised
+
+
+def test_the_sinks_check_of_bytes_agrees_with_parse():
+    """validated_date() decodes bytes straight into msgspec's struct: it must accept exactly
+    what parse() accepts, give the same date, and leave every refusal to parse's reason."""
+    good = records.encode(good_record())
+    edits = [
+        b"", b" ", b"null", b"[]", b"{}", good + b"x", good[:-1], b"\xef\xbb\xbf" + good, b"  " + good + b"\n ",
+        good.replace(b'"London"', b'"Lon\xff"'), good.replace(b'"London"', b'"\\ud800"'),
+        good.replace(b'"London"', b'"\\u00a0"'), good.replace(b'"London"', b'"\\u0000"'),
+        good.replace(b'"temperature":12.3', b'"temperature":NaN'),
+        good.replace(b'"temperature":12.3', b'"temperature":1e400'),
+        good.replace(b'"temperature":12.3', b'"temperature":1' + b"0" * 30),
+        good.replace(b'"temperature":12.3', b'"temperature":-0'),
+        good.replace(b'"schema_version":1', b'"schema_version":1.0'),
+        good[:-1] + b',"temperature":500}',  # a repeated key: the last one counts
+        good.replace(b'"temperature":12.3', b'"temperature":500')[:-1] + b',"temperature":5}',
+    ]  # fmt: skip
+    # The standard library's encoder writes what orjson refuses to (huge ints, NaN).
+    values = [json.dumps(record, ensure_ascii=False).encode() for record in mutants(3000)] + edits
+    fast_accepted = 0
+    for value in values:
         try:
-            records._explain(record)
-            slow = True
-        except InvalidRecord:
-            slow = False
-        assert fast == slow, record
+            expected = records.parse(value)["timestamp"][:10]
+        except InvalidRecord as error:
+            expected = error
+        fast = records._fast_date(value)
+        if fast is not None:
+            fast_accepted += 1
+            assert fast == expected, value  # never accepts what parse refuses
+        if isinstance(expected, InvalidRecord):
+            with pytest.raises(InvalidRecord) as caught:
+                records.validated_date(value)
+            assert str(caught.value) == str(expected)
+        else:
+            assert records.validated_date(value) == expected
+    assert fast_accepted > 500
+    assert records._fast_date(good) == "2026-11-23"  # the common case takes the fast path
+    assert records._fast_date(edits[-1]) is None and records.validated_date(edits[-1]) == "2026-11-23"

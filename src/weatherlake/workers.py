@@ -9,6 +9,7 @@ returns what each one returned.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import threading
@@ -86,3 +87,18 @@ def _child(n: int, target: Callable, share: tuple, messages, log_level: str) -> 
         messages.put((n, FAILED, str(error)))
         raise SystemExit(1) from None
     messages.put((n, DONE, value))
+
+
+def streaming_gc() -> None:
+    """Tune the garbage collector for a process that streams records for a long time.
+
+    Everything allocated so far (imported modules, clients, settings) lives as long as
+    the process: frozen, the collector's full passes skip it. A young collection every
+    10,000 new objects rather than 700: a record in flight is a handful of container
+    objects (kafka-python's futures and records, our batches), and every collection
+    promotes the live ones and rescans them later. Measured on the producer's send path:
+    the collector's share fell from 14% to under 6% (docs/benchmarks.md#ingestion).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)

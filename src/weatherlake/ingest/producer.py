@@ -268,7 +268,9 @@ def _backfill(publisher: ObservationPublisher, source, cities, start: datetime, 
               stop: threading.Event) -> PublishStats:
     """Send the history, stopping early (what was read is still sent) when ``stop`` is set."""
     from weatherlake.sources import backfill as history
+    from weatherlake.workers import streaming_gc
 
+    streaming_gc()
     stats = publisher.publish(itertools.takewhile(
         lambda _: not stop.is_set(), history(source, cities, start, end, progress=_report_backfill),
     ))

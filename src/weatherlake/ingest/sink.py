@@ -367,24 +367,27 @@ class LakeSink:
         if writer is None:
             return  # revoked in this very poll
         batch = writer.batch
-        parse, max_records, max_bytes = records.parse, self.settings.sink_max_records, self.settings.sink_max_bytes
+        date_of = records.validated_date
+        max_records, max_bytes = self.settings.sink_max_records, self.settings.sink_max_bytes
         floor = batch.start if batch.last is None else batch.last + 1
+        if floor is None:
+            floor = -1
         for message in messages:
             offset = message.offset
-            if floor is not None and offset < floor:
+            if offset < floor:
                 continue  # already in the lake (a re-delivery after a seek)
             floor = offset + 1
             value = message.value
             try:
-                record = parse(value)
+                date = date_of(value)
             except InvalidRecord as error:
                 log.warning("dead-lettering %s[%d]@%d: %s", tp.topic, tp.partition, offset, error)
                 headers = dead_letter_headers(str(error), tp.topic, tp.partition, offset)
                 batch.add_dead(offset, message.key, value or b"", headers)
                 continue
             if b"\n" in value or b"\r" in value:
-                value = records.encode(record)  # keep one record per line
-            batch.add(offset, record["timestamp"][:10], value)
+                value = records.encode(records.parse(value))  # keep one record per line
+            batch.add(offset, date, value)
             if batch.count >= max_records or batch.size >= max_bytes:
                 self._commit(only=tp)
                 if self.writers.get(tp) is not writer:
@@ -452,7 +455,9 @@ class LakeSink:
 def run_sink(settings: Settings, *, stop: threading.Event) -> tuple[int, int]:
     """The ``weatherlake consume`` service (one group member): (records committed, dead-lettered)."""
     from weatherlake.lake import open_lake
+    from weatherlake.workers import streaming_gc
 
     sink = LakeSink(settings, open_lake(settings))
+    streaming_gc()
     sink.run(stop)
     return sink.committed_records, sink.dead_lettered
