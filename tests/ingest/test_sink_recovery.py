@@ -150,3 +150,23 @@ def test_a_recreated_topic_continues_the_lakes_offsets_instead_of_reusing_names(
     assert (state.next_offset, state.base, state.topic_id) == (3, 5, "id-2")
     # The same topic again: no rebase.
     assert PartitionWriter(lake, TOPIC, 0, topic_id="id-2").recover() == 3
+
+
+def test_a_sealed_batch_is_committed_on_retry_and_the_next_one_follows_it(tmp_path):
+    """The sink seals a batch, commits it in its committer thread and consumes on meanwhile."""
+    lake = CrashingLake(LocalLake(tmp_path / "lake"), crash_at=1)  # its first write fails
+    writer = PartitionWriter(lake, TOPIC, 0)
+    writer.recover()
+    for offset in range(5):
+        writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+    sealed = writer.seal()
+    for offset in range(5, 8):  # consumed while the sealed batch is on its way
+        writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+    with pytest.raises(Crash):
+        writer.commit(list, sealed)
+    assert committed(lake.inner) == []
+    assert writer.commit(list, sealed) == 5  # the same batch again, intact
+    assert writer.commit(list) == 8
+    assert writer.seal() is None  # nothing left to commit
+    assert sorted(key_of(r) for _, _, r in committed(lake.inner)) == sorted(key_of(observation(i)) for i in range(8))
+    assert lake.inner.list("raw/date=2026-11-20") == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]

@@ -32,9 +32,11 @@ becomes two files whose offset ranges interleave but never repeat an offset.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -219,13 +221,25 @@ class PartitionWriter:
             or now - b.opened >= settings.sink_max_age_seconds
         )
 
-    def commit(self, send_dead_letters) -> int | None:
-        """Make the batch durable in the lake; return the next offset, or None if empty.
-
-        ``send_dead_letters(entries)`` must deliver the batch's dead letters durably or raise.
-        On any error the batch is kept, so the call can be retried.
-        """
+    def seal(self) -> Batch | None:
+        """Take the batch for a commit and start the next one after it; None if it is empty."""
         batch = self.batch
+        if batch.last is None:
+            return None
+        self.batch = Batch(start=batch.last + 1)
+        return batch
+
+    def commit(self, send_dead_letters, batch: Batch | None = None) -> int | None:
+        """Make a batch durable in the lake; return the next offset, or None if empty.
+
+        ``batch`` is one taken with :meth:`seal`; by default the current batch, which a
+        new one replaces once it is committed. ``send_dead_letters(entries)`` must deliver
+        the batch's dead letters durably or raise. On any error the batch is kept intact
+        (the current one, or the caller's sealed one), so the call can be retried.
+        """
+        sealed = batch is not None
+        if batch is None:
+            batch = self.batch
         if batch.last is None:
             return None
         if batch.dead:
@@ -259,7 +273,8 @@ class PartitionWriter:
             len(moves),
             "".join(f" date={d}" for d in sorted(batch.lines)),
         )
-        self.batch = Batch(start=next_offset)
+        if not sealed:
+            self.batch = Batch(start=next_offset)
         return next_offset
 
 
@@ -274,6 +289,16 @@ class _Listener(kafka.ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned) -> None:
         self.sink.on_partitions_assigned(assigned)
+
+
+@dataclass
+class Commit:
+    """A sealed batch of one partition on its way into the lake."""
+
+    tp: object  # kafka TopicPartition
+    writer: PartitionWriter
+    batch: Batch
+    future: Future | None = None  # None: not started, or failed and waiting to be retried
 
 
 class LakeSink:
@@ -293,9 +318,19 @@ class LakeSink:
         self._backoff = 0.5
         self._stop = threading.Event()
         self.topic_id: str | None = None
+        # Batches are committed in this thread while the main one goes on consuming: the
+        # lake's writes and fsyncs release the GIL, so they overlap the next polls.
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-commit")
+        self._inflight: Commit | None = None  # one batch at a time, so commits keep their order
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
+        if self._inflight and self._inflight.tp in revoked:
+            # Let it end (committed, or not: then the next owner re-reads those records)
+            # before the partition is given away; its outcome is the next owner's business.
+            with contextlib.suppress(Exception):
+                self._inflight.future.result()
+            self._inflight = None
         for tp in revoked:
             writer = self.writers.pop(tp, None)
             if writer and writer.batch.last is not None:
@@ -349,12 +384,13 @@ class LakeSink:
                 self._commit(force=False)
             self._commit(force=True, final=True)
         finally:
+            self._committer.shutdown(wait=True)
             self.consumer.close(autocommit=False)
             self.dlq.close()
 
     def _poll_timeout_ms(self) -> int:
         now = time.monotonic()
-        wait = 1.0
+        wait = 0.05 if self._inflight else 1.0  # a finished commit is published promptly
         if self._retry_at:
             wait = max(0.05, self._retry_at - now)
         for writer in self.writers.values():
@@ -388,28 +424,30 @@ class LakeSink:
             if b"\n" in value or b"\r" in value:
                 value = records.encode(records.parse(value))  # keep one record per line
             batch.add(offset, date, value)
-            if batch.count >= max_records or batch.size >= max_bytes:
+            if (batch.count >= max_records or batch.size >= max_bytes) and not self._inflight:
                 self._commit(only=tp)
                 if self.writers.get(tp) is not writer:
                     return  # fenced and re-seeked: the rest of this poll is stale
                 batch = writer.batch
 
     def _commit(self, force: bool = False, final: bool = False, only=None) -> None:
-        """Commit every due batch (all of them with ``force``; just ``only``'s if given)."""
+        """Publish a finished commit and start the next due one (all of them, waiting, with
+        ``force``; just ``only``'s if given)."""
         now = time.monotonic()
         if self._retry_at and now < self._retry_at and not final:
             return
-        offsets = {}
         try:
+            self._finish_commit(wait=force)
             for tp, writer in list(self.writers.items()):
+                if self._inflight:
+                    break
                 if (only is None or tp == only) and (force or writer.due(now, self.settings)):
-                    batch = writer.batch
-                    next_offset = writer.commit(self._send_dead_letters)
-                    if next_offset is not None:
-                        offsets[tp] = next_offset
-                        self.committed_records += batch.count - batch.dead_count
-                        self.dead_lettered += batch.dead_count
+                    batch = writer.seal()
+                    if batch is not None:
+                        self._start_commit(Commit(tp, writer, batch))
+                        self._finish_commit(wait=force)
         except Fenced as error:
+            self._inflight = None
             log.warning("%s; re-reading the partition from the lake's position", error)
             for tp in list(self.writers):
                 self._take(tp)
@@ -421,13 +459,34 @@ class LakeSink:
             self._backoff = min(self._backoff * 2, 30.0)
             self._pause(True)
         else:
-            if self._retry_at:
+            if self._retry_at and self._inflight is None:  # the held batch went through
                 log.info("lake reachable again; commits resumed")
                 self._retry_at = 0.0
                 self._backoff = 0.5
                 self._pause(False)
-        if offsets:
-            self._commit_kafka(offsets)
+
+    def _start_commit(self, commit: Commit) -> None:
+        commit.future = self._committer.submit(commit.writer.commit, self._send_dead_letters, commit.batch)
+        self._inflight = commit
+
+    def _finish_commit(self, wait: bool) -> None:
+        """Publish the commit in flight once it is done; a failed one is raised, and kept to retry."""
+        commit = self._inflight
+        if commit is None:
+            return
+        if commit.future is None:  # it failed: try that batch again before any other
+            self._start_commit(commit)
+        if not wait and not commit.future.done():
+            return
+        try:
+            next_offset = commit.future.result()
+        except BaseException:
+            commit.future = None
+            raise
+        self._inflight = None
+        self.committed_records += commit.batch.count - commit.batch.dead_count
+        self.dead_lettered += commit.batch.dead_count
+        self._commit_kafka({commit.tp: next_offset})
 
     def _pause(self, paused: bool) -> None:
         partitions = list(self.writers)
