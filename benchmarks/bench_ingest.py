@@ -109,7 +109,10 @@ def raw_consume(settings: Settings, count: int) -> float:
         consumer.seek_to_beginning(*partitions)
         seen = 0
         samples = []
+        deadline = time.monotonic() + 300
         while seen < count:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the raw consumer read only {seen:,} of {count:,} records in 300 s")
             for messages in consumer.poll(timeout_ms=1000).values():
                 seen += len(messages)
             samples.append((time.perf_counter(), seen))
@@ -168,6 +171,8 @@ def sink(settings: Settings, count: int, workers: int) -> tuple[float, int]:
     samples = []
     try:
         while (done := committed_offsets(lake, settings)) < count:
+            if process.poll() is not None:
+                raise SystemExit(f"the sink exited with code {process.returncode} after committing {done:,} records")
             samples.append((time.perf_counter(), done))
             time.sleep(0.01)
         samples.append((time.perf_counter(), done))
