@@ -97,7 +97,7 @@ def streaming_gc() -> None:
     10,000 new objects rather than 700: a record in flight is a handful of container
     objects (kafka-python's futures and records, our batches), and every collection
     promotes the live ones and rescans them later. Measured on the producer's send path:
-    the collector's share fell from 14% to under 6% (docs/benchmarks.md#ingestion).
+    the collector's share fell from 11% (heap frozen only) to 6% (docs/benchmarks.md).
     """
     gc.collect()
     gc.freeze()

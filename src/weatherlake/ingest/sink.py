@@ -325,11 +325,13 @@ class LakeSink:
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
-        if self._inflight and self._inflight.tp in revoked:
+        commit = self._inflight
+        if commit and commit.tp in revoked:
             # Let it end (committed, or not: then the next owner re-reads those records)
             # before the partition is given away; its outcome is the next owner's business.
-            with contextlib.suppress(Exception):
-                self._inflight.future.result()
+            if commit.future is not None:
+                with contextlib.suppress(Exception):
+                    commit.future.result()
             self._inflight = None
         for tp in revoked:
             writer = self.writers.pop(tp, None)
