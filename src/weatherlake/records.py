@@ -94,13 +94,17 @@ def validate(obj: object) -> dict:
 
     The reason names the field, e.g. ``"humidity 140.0 out of range 0..100"``.
     """
-    try:
-        if _strings_ok(msgspec.convert(obj, _Observation)):
-            return obj
-    except msgspec.ValidationError:
-        pass
-    _explain(obj)  # names the reason, or accepts what the fast path was too strict for
+    if not _fast_valid(obj):
+        _explain(obj)  # names the reason, or accepts what the fast path was too strict for
     return obj
+
+
+def _fast_valid(obj: object) -> bool:
+    """Whether the fast path accepts ``obj``; False leaves the answer to :func:`_explain`."""
+    try:
+        return _strings_ok(msgspec.convert(obj, _Observation))
+    except msgspec.ValidationError:
+        return False
 
 
 def _explain(obj: object) -> None:

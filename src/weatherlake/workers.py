@@ -4,7 +4,8 @@ The producer's backfill and the lake sink spend most of their time in kafka-pyth
 pure-Python record handling, so one process saturates one core. ``run_processes``
 starts a process per share of the work (``spawn``: a clean interpreter, no inherited
 threads or sockets), stops them all when ``stop`` is set or one of them fails, and
-returns what each one returned.
+returns what each one returned. ``streaming_gc`` tunes the garbage collector of such a
+long-running process.
 """
 
 from __future__ import annotations

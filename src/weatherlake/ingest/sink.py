@@ -407,6 +407,7 @@ class LakeSink:
         batch = writer.batch
         date_of = records.validated_date
         max_records, max_bytes = self.settings.sink_max_records, self.settings.sink_max_bytes
+        # The first offset not yet in the lake or in the batch; any at all for a new lake.
         floor = batch.start if batch.last is None else batch.last + 1
         if floor is None:
             floor = -1
