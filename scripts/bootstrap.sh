@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for weatherlake: Java 17 (Spark), the virtualenv and its pinned
-# packages, and (with --test) what the test suite needs. Safe to run again: it only does
+# packages, and (with --test) what the test suite needs (Maven, Chromium, docker-compose). Safe to run again: it only does
 # what is missing. Used by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,12 @@ apt_install() {
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
   apt_install openjdk-17-jre-headless
+fi
+
+# The tests run the real Apache Kafka and HDFS (`weatherlake engines`), whose jars Maven
+# fetches from Maven Central the first time.
+if $with_test_tools && ! command -v mvn >/dev/null; then
+  apt_install maven
 fi
 
 # The dashboard test drives Debian's Chromium headless (Playwright's own browser download

@@ -176,20 +176,74 @@ def cities(settings: Settings) -> None:
               help="Run the analytics in local mode (SPARK_MASTER) instead of a standalone master and worker.")
 @click.option("--analytics-every", type=Duration(), default="5m", show_default=True,
               help="How often the scheduler recomputes the batch views.")
+@click.option("--engines", "engines", type=click.Choice(["embedded", "apache"]), default="embedded",
+              show_default=True,
+              help="embedded: Tansu and a local lake; apache: Apache Kafka and HDFS from their Maven jars "
+                   "(`weatherlake engines start`).")
 @click.pass_obj
 def up(settings: Settings, demo: bool, duration: timedelta | None, local_spark: bool,
-       analytics_every: timedelta) -> None:
+       analytics_every: timedelta, engines: str) -> None:
     """Run the whole pipeline on this machine, each component a supervised process.
 
     The embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), a Spark standalone
     master and worker (Spark UI on 8080), the producer, the sink, the speed layer, the
-    web server and the analytics scheduler, all on the configured lake. Logs are
-    prefixed per component; Ctrl-C stops everything.
+    web server and the analytics scheduler, all on the configured lake. With
+    --engines apache, Apache Kafka and HDFS take the place of the embedded broker and
+    the local lake (started unless they already run; stopped again at the end if
+    started here). Logs are prefixed per component; Ctrl-C stops everything.
     """
-    from weatherlake.up import run_pipeline
+    from weatherlake.up import run_pipeline, using_engines
 
-    run_pipeline(settings, demo=demo, duration=duration, stop=logs.stop_event(),
-                 standalone_spark=not local_spark, analytics_every=analytics_every)
+    with using_engines(settings, engines == "apache") as (settings, children_env):
+        run_pipeline(settings, demo=demo, duration=duration, stop=logs.stop_event(),
+                     standalone_spark=not local_spark, analytics_every=analytics_every, env=children_env)
+
+
+@cli.group()
+def engines() -> None:
+    """Apache Kafka and HDFS on this machine, from their Maven Central jars (no Docker).
+
+    The releases and settings of the compose cluster's images, run as Java processes in
+    the background on 127.0.0.1, with data and logs under ENGINES_DIR (var/engines).
+    """
+
+
+@engines.command("start")
+@click.pass_obj
+def engines_start(settings: Settings) -> None:
+    """Start the engines (fetching the jars with Maven the first time) and wait until usable.
+
+    Prints the settings that point weatherlake at them as KEY=VALUE lines on stdout, e.g.
+    `export $(weatherlake engines start)`. When they already run, prints theirs.
+    """
+    from weatherlake.engines import Engines
+
+    started = Engines.from_settings(settings).start()
+    for key, value in started.items():
+        click.echo(f"{key}={value}")
+
+
+@engines.command("stop")
+@click.pass_obj
+def engines_stop(settings: Settings) -> None:
+    """Stop Kafka, the DataNode and the NameNode (their data stays under ENGINES_DIR)."""
+    from weatherlake.engines import Engines
+
+    stopped = Engines.from_settings(settings).stop()
+    click.echo(f"Stopped {', '.join(stopped)}." if stopped else "No engines were running.", err=True)
+
+
+@engines.command("status")
+@click.pass_obj
+def engines_status(settings: Settings) -> None:
+    """Say which engines run, with their PIDs and addresses; exit 1 unless all run."""
+    from weatherlake.engines import Engines
+
+    states = Engines.from_settings(settings).status()
+    for state in states:
+        click.echo(state.line())
+    if not all(state.pid for state in states):
+        sys.exit(1)
 
 
 def _add_layer_commands() -> None:

@@ -97,6 +97,18 @@ class Settings:
     speed_snapshot_seconds: float = field(default=5.0, metadata={"env": "SPEED_SNAPSHOT_SECONDS"})
     speed_seek_margin_seconds: float = field(default=300.0, metadata={"env": "SPEED_SEEK_MARGIN_SECONDS"})
     speed_max_hours: int = field(default=48, metadata={"env": "SPEED_MAX_HOURS"})
+    # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
+    # their Maven Central jars, with data and logs under engines_dir.
+    engines_dir: str = field(default="var/engines", metadata={"env": "ENGINES_DIR"})
+    engines_kafka_port: int = field(default=9092, metadata={"env": "ENGINES_KAFKA_PORT"})
+    engines_kafka_controller_port: int = field(default=9093, metadata={"env": "ENGINES_KAFKA_CONTROLLER_PORT"})
+    engines_namenode_port: int = field(default=8020, metadata={"env": "ENGINES_NAMENODE_PORT"})
+    engines_namenode_http_port: int = field(default=9870, metadata={"env": "ENGINES_NAMENODE_HTTP_PORT"})
+    engines_datanode_port: int = field(default=9866, metadata={"env": "ENGINES_DATANODE_PORT"})
+    engines_datanode_http_port: int = field(default=9864, metadata={"env": "ENGINES_DATANODE_HTTP_PORT"})
+    engines_datanode_ipc_port: int = field(default=9867, metadata={"env": "ENGINES_DATANODE_IPC_PORT"})
+    engines_kafka_heap: str = field(default="1g", metadata={"env": "ENGINES_KAFKA_HEAP"})
+    engines_hdfs_heap: str = field(default="512m", metadata={"env": "ENGINES_HDFS_HEAP"})
 
     @property
     def bootstrap_servers(self) -> str:
@@ -150,6 +162,12 @@ class Settings:
         for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
+        for f in fields(self):
+            if f.name.startswith("engines_") and f.name.endswith("_port") and not 0 < getattr(self, f.name) < 65536:
+                raise ConfigError(f"{f.metadata['env']} must be a TCP port, got {getattr(self, f.name)}")
+        for name in ("engines_kafka_heap", "engines_hdfs_heap"):
+            if not re.fullmatch(r"[1-9][0-9]*[mMgG]", getattr(self, name)):
+                raise ConfigError(f"{name.upper()} must be a JVM heap size like 512m or 2g, got {getattr(self, name)!r}")
         if not 0 < self.web_port < 65536:
             raise ConfigError(f"WEB_PORT must be a TCP port, got {self.web_port}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -47,3 +47,7 @@ class TargetExists(LakeError):
 
 class BrokerError(WeatherlakeError):
     """Kafka could not be reached or refused an operation."""
+
+
+class EngineError(WeatherlakeError):
+    """The real engines (Apache Kafka, HDFS) could not be fetched, started or reached."""

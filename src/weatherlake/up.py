@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -119,10 +121,14 @@ def run_pipeline(
     stop: threading.Event,
     standalone_spark: bool = True,
     analytics_every: timedelta = timedelta(minutes=5),
+    env: dict[str, str] | None = None,
 ) -> None:
-    """Start every component, report what lands, stop them all on ``stop`` or after ``duration``."""
+    """Start every component, report what lands, stop them all on ``stop`` or after ``duration``.
+
+    ``env`` is added to every component's environment.
+    """
     lake = open_lake(settings)
-    children_env = {}
+    children_env = dict(env or {})
     if standalone_spark:
         children_env["SPARK_MASTER"] = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
     supervisor = Supervisor(children_env)
@@ -164,6 +170,29 @@ def run_pipeline(
         print(f"Lake {lake.url}: {records:,} records in {files} files across {dates} dates.", flush=True)
 
 
+@contextlib.contextmanager
+def using_engines(settings: Settings, apache: bool) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """(settings, environment) for the pipeline: as given, or on Apache Kafka and HDFS.
+
+    With ``apache``, the engines under ENGINES_DIR are started unless they already run,
+    and stopped on the way out only if they were started here.
+    """
+    if not apache:
+        yield settings, {}
+        return
+    from weatherlake.engines import Engines
+
+    engines = Engines.from_settings(settings)
+    already_running = all(status.pid for status in engines.status())
+    client = engines.start()
+    try:
+        yield replace(settings, kafka_bootstrap_servers=client["KAFKA_BOOTSTRAP_SERVERS"], lake_url=client["LAKE_URL"],
+                      webhdfs_url=client["WEBHDFS_URL"], hdfs_user=client["HDFS_USER"]), client
+    finally:
+        if not already_running:
+            engines.stop()
+
+
 def _start_spark(supervisor: Supervisor) -> None:
     """A standalone Spark master and worker from the virtualenv's pyspark (the cluster's Spark)."""
     from weatherlake.batch.submit import bundled_spark_submit
@@ -187,6 +216,8 @@ def _announce(settings: Settings, lake: Lake, standalone_spark: bool) -> None:
         f"Kafka              {settings.bootstrap_servers}",
         f"lake               {lake.url}",
     ]
+    if settings.lake_url.startswith("hdfs://"):
+        lines.append(f"HDFS NameNode UI   {settings.webhdfs_url}/")
     if standalone_spark:
         lines.append(f"Spark master UI    http://127.0.0.1:{SPARK_MASTER_UI_PORT}/")
     log.info("weatherlake is up (Ctrl-C stops everything):\n  %s", "\n  ".join(lines))

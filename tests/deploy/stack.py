@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from weatherlake.engines.files import read_env_file
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -88,11 +90,21 @@ class Service:
         return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
 
     @property
+    def env_files(self) -> list[Path]:
+        files = self.spec.get("env_file") or []
+        return [ROOT / entry for entry in ([files] if isinstance(files, str) else files)]
+
+    @property
     def environment(self) -> dict[str, str]:
+        """What the container gets: its env_files, then ``environment`` over them."""
+        merged = {}
+        for path in self.env_files:
+            merged.update(read_env_file(path))
         env = self.spec.get("environment") or {}
         if isinstance(env, list):
             env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-        return {str(key): "" if value is None else str(value) for key, value in env.items()}
+        merged.update({str(key): "" if value is None else str(value) for key, value in env.items()})
+        return merged
 
     @property
     def one_shot(self) -> bool:
