@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for weatherlake: Java 17 (Spark), the virtualenv and its pinned
-# packages, and (with --test) what the test suite needs (Maven, Chromium, docker-compose). Safe to run again: it only does
-# what is missing. Used by scripts/up.sh and scripts/test.sh.
+# packages, and (with --test) what the test suite needs (Maven, Chromium, docker-compose).
+# Safe to run again: it only does what is missing. Used by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
