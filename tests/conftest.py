@@ -1,17 +1,27 @@
-"""Fixtures shared by the whole suite: a real Kafka-protocol broker and settings factories."""
+"""Fixtures shared by the whole suite: the embedded broker, the real engines, settings factories."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import uuid
 import warnings
+from pathlib import Path
 
 import pytest
 
 warnings.filterwarnings("ignore", message="read_text is deprecated", category=DeprecationWarning)
 
 from weatherlake.config import Settings  # noqa: E402
+from weatherlake.engines import Engines  # noqa: E402
+from weatherlake.engines.hdfs import HdfsEngine  # noqa: E402
+from weatherlake.engines.kafka import KafkaEngine  # noqa: E402
 from weatherlake.ingest.broker import EmbeddedBroker  # noqa: E402
+
+#: The user the engines' lake belongs to (as in the compose cluster); the OS user running
+#: the tests is HDFS's superuser.
+HDFS_USER = "weatherlake"
 
 
 def free_port() -> int:
@@ -28,6 +38,56 @@ def broker(tmp_path_factory):
         yield running
 
 
+def hdfs_lake_root() -> str:
+    """A lake root of its own under the engines' /weather_data (which the lake's user owns)."""
+    return f"/weather_data/test-{uuid.uuid4().hex[:10]}"
+
+
+ENGINES = pytest.StashKey[Engines]()
+
+
+def pytest_collection_finish(session):
+    """Start the engines before the first test when any collected test needs them.
+
+    Here rather than in the fixture, so that their start (about 20 s) counts against no
+    test's timeout and a run that needs none of them starts none.
+    """
+    if any("engines" in getattr(item, "fixturenames", ()) or item.get_closest_marker("engines")
+           for item in session.items):
+        start_engines(session.config)
+
+
+def start_engines(config) -> Engines:
+    home = Path(tempfile.mkdtemp(prefix="weatherlake-engines-"))
+    running = Engines(
+        home,
+        KafkaEngine(home, free_port(), free_port()),
+        HdfsEngine(home, *(free_port() for _ in range(5)), lake_user=HDFS_USER),
+    )
+    config.stash[ENGINES] = running
+    running.start()
+    return running
+
+
+def pytest_sessionfinish(session):
+    running = session.config.stash.get(ENGINES, None)
+    if running is not None:
+        running.stop()
+        shutil.rmtree(running.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engines(pytestconfig) -> Engines:
+    """Apache Kafka and HDFS from their Maven jars, one set for the whole session.
+
+    Tests isolate themselves by topic name and by a lake root of their own on HDFS. A
+    test that asks for them only at run time (getfixturevalue) carries the ``engines``
+    mark, so that they are started before it.
+    """
+    running = pytestconfig.stash.get(ENGINES, None)
+    return running if running is not None else start_engines(pytestconfig)
+
+
 @pytest.fixture
 def lake_dir(tmp_path):
     return tmp_path / "lake"
@@ -37,7 +97,8 @@ def lake_dir(tmp_path):
 def make_settings(lake_dir):
     """Settings for a test: fresh topic names, a lake under tmp_path, short sink ages."""
 
-    def make(broker=None, **overrides) -> Settings:
+    def make(broker=None, engines: Engines | None = None, **overrides) -> Settings:
+        """On ``broker`` (embedded) or on ``engines``: their Kafka and a fresh lake root on HDFS."""
         topic = f"obs-{uuid.uuid4().hex[:10]}"
         base = dict(
             kafka_topic=topic,
@@ -48,6 +109,14 @@ def make_settings(lake_dir):
         )
         if broker is not None:
             base["kafka_bootstrap_servers"] = broker.bootstrap_servers
+        if engines is not None:
+            base.update(
+                kafka_bootstrap_servers=engines.kafka.bootstrap_servers,
+                lake_url=engines.hdfs.url,
+                webhdfs_url=engines.hdfs.webhdfs_url,
+                hdfs_user=HDFS_USER,
+                lake_root=hdfs_lake_root(),
+            )
         return Settings.from_env({}, **{**base, **overrides})
 
     return make

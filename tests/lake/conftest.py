@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import HDFS_USER, hdfs_lake_root
 from tests.webhdfs_double import WebHdfsDouble
 from weatherlake.lake import LocalLake, WebHdfsLake
 
@@ -35,10 +36,19 @@ def make_webhdfs_lake(hdfs):
         lake.close()
 
 
-@pytest.fixture(params=["local", "webhdfs"])
+@pytest.fixture(params=["local", "webhdfs-double", pytest.param("hdfs", marks=pytest.mark.engines)])
 def lake(request, tmp_path):
-    """Every backend in turn: the contract suite runs once against each."""
+    """Every backend in turn: the contract suite runs against each.
+
+    ``hdfs`` is the real thing (the session's engines); the double stays for the faults
+    real HDFS cannot be made to show on demand.
+    """
     if request.param == "local":
         yield LocalLake(tmp_path / "local" / ROOT.strip("/"))
-    else:
+    elif request.param == "webhdfs-double":
         yield request.getfixturevalue("make_webhdfs_lake")()
+    else:
+        engines = request.getfixturevalue("engines")
+        lake = WebHdfsLake(engines.hdfs.webhdfs_url, HDFS_USER, hdfs_lake_root())
+        yield lake
+        lake.close()

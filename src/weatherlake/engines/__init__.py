@@ -16,7 +16,6 @@ from pathlib import Path
 
 from weatherlake.config import Settings
 from weatherlake.engines import java
-from weatherlake.engines.files import HADOOP_DIR, KAFKA_DIR
 from weatherlake.engines.hdfs import HdfsEngine
 from weatherlake.engines.kafka import KafkaEngine
 
@@ -82,11 +81,10 @@ class Engines:
             return current.client_settings()
         engines = current if any(running) else self
         engines._save_state()
-        cache = self.home / "classpath"
         if not all(daemon.pid() for daemon in engines.hdfs.daemons()):
-            engines.hdfs.start(java.resolve_classpath(HADOOP_DIR / "pom.xml", cache))
+            engines.hdfs.start()
         if not engines.kafka.daemon.pid():
-            engines.kafka.start(java.resolve_classpath(KAFKA_DIR / "pom.xml", cache))
+            engines.kafka.start()
         return engines.client_settings()
 
     def _save_state(self) -> None:

@@ -136,14 +136,21 @@ class HdfsEngine:
                 "-Dhadoop.id.str=" + getpass.getuser(), f"-Dhadoop.home.dir={self.home.resolve()}",
                 f"-Dlog4j.configuration=file:{self.conf_dir / 'log4j.properties'}"]
 
-    def start(self, classpath: str, timeout: float = 120.0) -> None:
+    def classpath(self) -> str:
+        """The jars, behind the conf directory: Hadoop reads its *-site.xml from the classpath."""
+        return f"{self.conf_dir}:{java.resolve_classpath(HADOOP_DIR / 'pom.xml', self.home / 'classpath')}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start whichever daemon is not running (formatting the NameNode the first time).
+
+        Returns once HDFS is usable: out of safe mode, a live DataNode, a WebHDFS round trip.
+        """
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         for name, properties in self.properties().items():
             (self.conf_dir / f"{name}.xml").write_text(site_xml(properties))
         (self.conf_dir / "log4j.properties").write_text(LOG4J.format(level=self.log_level))
-        # Hadoop reads core-site.xml and hdfs-site.xml from the classpath: the conf first.
-        classpath = f"{self.conf_dir}:{classpath}"
+        classpath = self.classpath()
         name_dir = self.home.resolve() / "data" / "namenode"
         if not (name_dir / "current" / "VERSION").exists():
             self._format(classpath)
@@ -159,6 +166,15 @@ class HdfsEngine:
         self._prepare_lake_root()
         java.wait_until(self._round_trip, "a WebHDFS write and read", self.datanode, timeout)
         log.info("HDFS ready: %s (WebHDFS %s)", self.url, self.webhdfs_url)
+
+    def safe_mode(self, action: str) -> str:
+        """``hdfs dfsadmin -safemode enter|leave|get`` as HDFS's superuser; its answer."""
+        command = [java.java_binary(), *self._jvm(java.Daemon("dfsadmin", self.home)), "-cp", self.classpath(),
+                   "org.apache.hadoop.hdfs.tools.DFSAdmin", "-safemode", action]
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        if result.returncode != 0:
+            raise EngineError(f"dfsadmin -safemode {action} failed: {(result.stderr or result.stdout).strip()[-400:]}")
+        return result.stdout.strip()
 
     @staticmethod
     def _check_free(*ports: int) -> None:

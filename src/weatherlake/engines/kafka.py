@@ -100,7 +100,12 @@ class KafkaEngine:
             "log.dirs": str(self.home.resolve() / "data" / "kafka"),
         }
 
-    def start(self, classpath: str, timeout: float = 90.0) -> None:
+    def classpath(self) -> str:
+        return java.resolve_classpath(KAFKA_DIR / "pom.xml", self.home / "classpath")
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the broker (formatting its log directory the first time); wait until usable."""
+        classpath = self.classpath()
         conf = self.home / "conf" / "kafka"
         conf.mkdir(parents=True, exist_ok=True)
         log_dir = (self.home / "logs").resolve()
