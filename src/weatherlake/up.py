@@ -139,7 +139,7 @@ def run_pipeline(
             supervisor.start("broker", "broker")
             _wait_for_port(settings.embedded_kafka_port, supervisor, "the embedded broker")
         if standalone_spark:
-            _start_spark(supervisor)
+            start_spark(supervisor)
         supervisor.start("sink", "consume")
         supervisor.start("producer", "produce", *(["--backfill", "7d", "--inject-anomalies", "2"] if demo else []))
         supervisor.start("speed", "speed")
@@ -193,21 +193,35 @@ def using_engines(settings: Settings, apache: bool) -> Iterator[tuple[Settings, 
             engines.stop()
 
 
-def _start_spark(supervisor: Supervisor) -> None:
-    """A standalone Spark master and worker from the virtualenv's pyspark (the cluster's Spark)."""
+def start_spark(
+    supervisor: Supervisor,
+    *,
+    master_port: int = SPARK_MASTER_PORT,
+    master_ui_port: int = SPARK_MASTER_UI_PORT,
+    worker_ui_port: int = SPARK_WORKER_UI_PORT,
+    worker_cores: int | None = None,
+    worker_memory: str = "2g",
+) -> str:
+    """A standalone Spark master and worker from the virtualenv's pyspark (the cluster's Spark).
+
+    The worker offers ``worker_cores`` (default: every core) and ``worker_memory``; returns
+    the master's URL once it listens (the worker registers on its own, soon after).
+    """
     from weatherlake.batch.submit import bundled_spark_submit
 
     spark_class = str(Path(bundled_spark_submit()).with_name("spark-class"))
+    master_url = f"spark://127.0.0.1:{master_port}"
     supervisor.start_command("spark-mst", [
         spark_class, "org.apache.spark.deploy.master.Master",
-        "--host", "127.0.0.1", "--port", str(SPARK_MASTER_PORT), "--webui-port", str(SPARK_MASTER_UI_PORT),
+        "--host", "127.0.0.1", "--port", str(master_port), "--webui-port", str(master_ui_port),
     ])
-    _wait_for_port(SPARK_MASTER_PORT, supervisor, "the Spark master")
+    _wait_for_port(master_port, supervisor, "the Spark master")
     supervisor.start_command("spark-wkr", [
-        spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{SPARK_MASTER_PORT}",
-        "--host", "127.0.0.1", "--webui-port", str(SPARK_WORKER_UI_PORT),
-        "--cores", str(os.cpu_count() or 2), "--memory", "2g",
+        spark_class, "org.apache.spark.deploy.worker.Worker", master_url,
+        "--host", "127.0.0.1", "--webui-port", str(worker_ui_port),
+        "--cores", str(worker_cores or os.cpu_count() or 2), "--memory", worker_memory,
     ])
+    return master_url
 
 
 def _announce(settings: Settings, lake: Lake, standalone_spark: bool) -> None:

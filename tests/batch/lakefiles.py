@@ -16,7 +16,7 @@ from pathlib import Path
 
 from weatherlake import records
 from weatherlake.ingest.sink import PartitionWriter
-from weatherlake.lake import LocalLake
+from weatherlake.lake import Lake, LocalLake
 
 TOPIC = "weather.observations"
 
@@ -41,14 +41,15 @@ def as_records(rows: Iterable[dict], climates: dict, ingested_delay: timedelta =
     return out
 
 
-def sink_write(root: Path, recs: Iterable[dict], partitions: int = 3, batch: int = 40) -> dict[int, int]:
-    """Commit ``recs`` into the lake at ``root`` as the sink would; returns the next offset per partition.
+def sink_write(root: Path | Lake, recs: Iterable[dict], partitions: int = 3, batch: int = 40) -> dict[int, int]:
+    """Commit ``recs`` into the lake (a local root, or any Lake) as the sink would; returns the
+    next offset per partition.
 
     Records go to partition crc32(city_id) % partitions (one city stays in order, as with
     Kafka's keyed partitioning) and are committed every ``batch`` records per partition.
     Calling it again continues the offsets from the write-ahead state, like a replay.
     """
-    lake = LocalLake(root)
+    lake = root if isinstance(root, Lake) else LocalLake(root)
     writers = {p: PartitionWriter(lake, TOPIC, p) for p in range(partitions)}
     offsets = {p: (w.recover() or 0) for p, w in writers.items()}
     for record in recs:

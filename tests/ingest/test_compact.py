@@ -5,12 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from tests.conftest import HDFS_USER, hdfs_lake_root
 from tests.crashing_lake import Crash, CrashingLake
 from tests.factories import key_of, observation
 from tests.lakeview import committed
 from weatherlake.ingest.compact import compact_date, live_files, plan
 from weatherlake.ingest.sink import TMP, PartitionWriter, file_name
-from weatherlake.lake import LocalLake
+from weatherlake.lake import LocalLake, WebHdfsLake
 
 TOPIC = "weather.observations"
 DAY = "2026-11-20"
@@ -32,12 +33,29 @@ def fill(lake, partitions=2, per_partition=30, batch=4) -> set:
     return keys
 
 
+@pytest.fixture(params=["local", pytest.param("hdfs", marks=pytest.mark.engines)])
+def make_lake(request, tmp_path):
+    """Fresh lakes: directories, or lake roots of their own on the real HDFS."""
+    lakes = []
+
+    def make(name: str):
+        if request.param == "local":
+            return LocalLake(tmp_path / name)
+        engines = request.getfixturevalue("engines")
+        lakes.append(WebHdfsLake(engines.hdfs.webhdfs_url, HDFS_USER, hdfs_lake_root()))
+        return lakes[-1]
+
+    yield make
+    for lake in lakes:
+        lake.close()
+
+
 def day_keys(lake) -> list:
     return [key_of(r) for d, _, r in committed(lake) if d == f"date={DAY}"]
 
 
-def test_compaction_merges_each_partitions_files_into_one(tmp_path):
-    lake = LocalLake(tmp_path / "lake")
+def test_compaction_merges_each_partitions_files_into_one(make_lake):
+    lake = make_lake("lake")
     fill(lake)
     before = sorted(day_keys(lake))
     files_before = lake.list(f"raw/date={DAY}")
@@ -49,14 +67,14 @@ def test_compaction_merges_each_partitions_files_into_one(tmp_path):
     assert compact_date(lake, DAY).merged_files == 0  # nothing left to do
 
 
-def test_crash_at_every_step_is_recovered_and_readers_never_see_doubles(tmp_path):
-    probe = CrashingLake(LocalLake(tmp_path / "probe"))
-    fill(probe.inner)
+def test_crash_at_every_step_is_recovered_and_readers_never_see_doubles(make_lake):
+    probe = CrashingLake(make_lake("probe"))
+    fill(probe.inner, per_partition=12)
     compact_date(probe, DAY)
     steps = probe.operations
     for crash_at in range(1, steps + 1):
-        inner = LocalLake(tmp_path / f"crash-{crash_at}")
-        fill(inner)
+        inner = make_lake(f"crash-{crash_at}")
+        fill(inner, per_partition=12)
         expected = sorted(day_keys(inner))
         with pytest.raises(Crash):
             compact_date(CrashingLake(inner, crash_at), DAY)
@@ -68,8 +86,8 @@ def test_crash_at_every_step_is_recovered_and_readers_never_see_doubles(tmp_path
         assert not inner.exists(f"raw/_state/compact+{DAY}.json")
 
 
-def test_the_sink_keeps_working_after_compaction(tmp_path):
-    lake = LocalLake(tmp_path / "lake")
+def test_the_sink_keeps_working_after_compaction(make_lake):
+    lake = make_lake("lake")
     fill(lake, partitions=1, per_partition=8)
     compact_date(lake, DAY)
     writer = PartitionWriter(lake, TOPIC, 0)

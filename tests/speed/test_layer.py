@@ -1,4 +1,4 @@
-"""The speed layer against the real (embedded) broker and a real lake directory.
+"""The speed layer against the embedded broker and a lake directory, and against Apache Kafka and HDFS.
 
 Observation times are set relative to the wall clock, because the layer seeks Kafka by
 message (production) time: a record is always produced after it was observed.
@@ -22,7 +22,6 @@ from weatherlake.lake import open_lake
 from weatherlake.speed.layer import GROUP_ID, SpeedLayer
 from weatherlake.speed.published import read_snapshot
 
-pytestmark = pytest.mark.broker
 
 CITIES = ("london-gb", "tokyo-jp", "dubai-ae", "sydney-au")
 
@@ -37,9 +36,12 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture
-def settings(broker, make_settings):
-    settings = make_settings(broker, speed_snapshot_seconds=0.3, speed_seek_margin_seconds=0)
+@pytest.fixture(params=["embedded", pytest.param("apache", marks=pytest.mark.engines)])
+def settings(request, make_settings):
+    """On the embedded broker and a local lake; on Apache Kafka and HDFS."""
+    on = ({"broker": request.getfixturevalue("broker")} if request.param == "embedded"
+          else {"engines": request.getfixturevalue("engines")})
+    settings = make_settings(**on, speed_snapshot_seconds=0.3, speed_seek_margin_seconds=0)
     kafka.ensure_topics(settings)
     return settings
 

@@ -95,16 +95,22 @@ class Daemon:
         """The PID of this daemon if it runs (checked against the process's command line)."""
         try:
             pid = int(self.pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        if self.mark.encode() not in cmdline:
-            return None
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return None
-        return None if state == "Z" else pid
+        for _ in range(40):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                return None
+            if state == "Z":
+                return None
+            if cmdline:
+                return pid if self.mark.encode() in cmdline.split(b"\0") else None
+            # An empty command line: the process is between exec calls (the java launcher
+            # re-executes itself as it starts). Look again in a moment.
+            time.sleep(0.025)
+        return None
 
     def start(self, jvm_options: list[str], classpath: str, main_class: str, *args: str) -> int:
         """Start the JVM in the background, in its own session; returns its PID."""
