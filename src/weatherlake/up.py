@@ -24,6 +24,7 @@ from pathlib import Path
 
 from weatherlake.config import Settings
 from weatherlake.errors import WeatherlakeError
+from weatherlake.ingest import kafka
 from weatherlake.ingest.broker import port_open
 from weatherlake.ingest.compact import live_files
 from weatherlake.ingest.sink import RAW
@@ -138,6 +139,10 @@ def run_pipeline(
         if settings.embedded_broker:
             supervisor.start("broker", "broker")
             _wait_for_port(settings.embedded_kafka_port, supervisor, "the embedded broker")
+        else:
+            created = kafka.ensure_topics(settings)  # as `weatherlake broker` does on a given Kafka
+            if created:
+                log.info("created the topics %s on %s", ", ".join(created), settings.bootstrap_servers)
         if standalone_spark:
             start_spark(supervisor)
         supervisor.start("sink", "consume")

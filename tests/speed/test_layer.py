@@ -22,7 +22,6 @@ from weatherlake.lake import open_lake
 from weatherlake.speed.layer import GROUP_ID, SpeedLayer
 from weatherlake.speed.published import read_snapshot
 
-
 CITIES = ("london-gb", "tokyo-jp", "dubai-ae", "sydney-au")
 
 

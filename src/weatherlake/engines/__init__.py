@@ -131,4 +131,7 @@ class Engines:
             "WEBHDFS_URL": self.hdfs.webhdfs_url,
             "HDFS_USER": self.hdfs.lake_user,
             "HADOOP_USER_NAME": self.hdfs.lake_user,
+            # Spark's Hadoop client reads the daemons' own core-site.xml and hdfs-site.xml
+            # (one replica, the DataNode's address): what a cluster's clients do too.
+            "HADOOP_CONF_DIR": str(self.hdfs.conf_dir),
         }

@@ -7,6 +7,7 @@ its caller (use ``contextlib.closing`` or try/finally).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -64,6 +65,38 @@ def with_retries(what: str, attempt: Callable[[], T], *, give_up_after: float, f
             log.warning("%s failed (%s); retrying in %.1f s", what, type(error).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+class OutageGuard:
+    """Polls a consumer through a broker outage: warns once, backs off, says when it ends.
+
+    kafka-python 3 raises retriable errors (KafkaConnectionError, ...) out of ``poll()``
+    while the broker is down, for instance while it restarts; a loop that polls through
+    this guard waits for it to come back instead of dying. Other errors propagate.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+        self._delay = 0.5
+
+    def poll(self, consumer: KafkaConsumer, stop: threading.Event, **options) -> dict:
+        try:
+            polled = consumer.poll(**options)
+        except KafkaError as error:
+            if not error.retriable:
+                raise
+            if self.since is None:
+                self.since = time.monotonic()
+                log.warning("%s: Kafka unreachable (%s: %s); polling again until it is back",
+                            self.what, type(error).__name__, error)
+            stop.wait(self._delay)
+            self._delay = min(self._delay * 2, 5.0)
+            return {}
+        if self.since is not None:
+            log.info("%s: Kafka reachable again after %.0f s", self.what, time.monotonic() - self.since)
+            self.since, self._delay = None, 0.5
+        return polled
 
 
 def connect(settings: Settings, factory: Callable[..., T], what: str, give_up_after: float | None, **config) -> T:
@@ -157,5 +190,6 @@ __all__ = [
     "ensure_topics",
     "producer",
     "topic_id",
+    "OutageGuard",
     "with_retries",
 ]

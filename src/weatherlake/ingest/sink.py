@@ -379,8 +379,9 @@ class LakeSink:
         try:
             self.consumer.subscribe([settings.kafka_topic], listener=_Listener(self))
             log.info("sink consuming %s into %s as group %s", settings.kafka_topic, self.lake.url, self.group_id)
+            outage = kafka.OutageGuard("sink")
             while not stop.is_set():
-                polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms())
+                polled = outage.poll(self.consumer, stop, timeout_ms=self._poll_timeout_ms())
                 for tp, messages in polled.items():
                     self._absorb(tp, messages)
                 self._commit(force=False)

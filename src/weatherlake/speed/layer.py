@@ -96,8 +96,9 @@ class SpeedLayer:
             self._start(consumer)
             interval = self.settings.speed_snapshot_seconds
             next_tick = time.monotonic() + interval
+            outage = kafka.OutageGuard("speed layer")
             while not stop.is_set():
-                polled = consumer.poll(timeout_ms=min(500, int(interval * 1000)), max_records=10_000)
+                polled = outage.poll(consumer, stop, timeout_ms=min(500, int(interval * 1000)), max_records=10_000)
                 for messages in polled.values():
                     self._absorb(messages)
                 if time.monotonic() >= next_tick:

@@ -1,0 +1,13 @@
+"""Small helpers for the tests on the real engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def log_lines_with(path: Path, text: str) -> list[str]:
+    """The lines of a process's log that contain ``text`` (none while the log is missing)."""
+    try:
+        return [line for line in path.read_text(errors="replace").splitlines() if text in line]
+    except FileNotFoundError:
+        return []
