@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_batch.py                 # full size and 1/10
     .venv/bin/python benchmarks/bench_batch.py --sizes 0.1     # 1/10 only
     .venv/bin/python benchmarks/bench_batch.py --keep          # reuse generated data next time
+    .venv/bin/python benchmarks/bench_batch.py --sizes 0.1 --lakes local,hdfs   # also from HDFS
 
 For each size it generates schema-v1 JSON Lines in the lake layout
 (``raw/date=YYYY-MM-DD/weather.observations+<p>+<first>+<last>.jsonl``, about 450 bytes
@@ -15,22 +16,31 @@ a record, written by Spark itself so generation is quick), then:
   (lines, no JSON parsing) and a parse of every field (the ceiling: no job can read
   the raw data faster than that).
 
+With ``--lakes hdfs`` the same files are also copied into a real HDFS (a NameNode and a
+DataNode started from their Maven jars in a temporary directory, as ``weatherlake
+engines`` runs them) and both measurements are repeated with the lake at ``hdfs://``:
+Spark reads and writes through its bundled Hadoop client, as the lake's user.
+
 Prints a table; the figures in docs/batch.md come from this script.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 TOPIC = "weather.observations"
 START = "2025-01-01 00:00:00"
@@ -109,23 +119,60 @@ def generate(spark, raw_dir: Path, cities: int, hours: int, files_per_day: int =
     return n
 
 
-def scan(spark, raw_dir: Path) -> tuple[float, float, int]:
+def scan(spark, raw_uri: str, dates: list[str]) -> tuple[float, float, int]:
     """Seconds for a plain count and for a parse of every field; and the line count."""
     from pyspark.sql import functions as F
 
-    from weatherlake.batch.extract import RAW_SCHEMA, read_raw, select_dates
+    from weatherlake.batch.extract import RAW_SCHEMA, read_raw
 
-    dates = select_dates(os.listdir(raw_dir), None, None)
     started = time.monotonic()
-    count = read_raw(spark, raw_dir.as_uri(), dates).count()
+    count = read_raw(spark, raw_uri, dates).count()
     count_seconds = time.monotonic() - started
     started = time.monotonic()
     fields = [f.name for f in RAW_SCHEMA.fields if f.name != "_corrupt_record"]
-    read_raw(spark, raw_dir.as_uri(), dates).agg(*[F.count(name) for name in fields]).collect()
+    read_raw(spark, raw_uri, dates).agg(*[F.count(name) for name in fields]).collect()
     return count_seconds, time.monotonic() - started, count
 
 
-def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int, conf: list[str]) -> tuple[float, dict]:
+#: The lake's user on the benchmark's HDFS (the OS user running it is HDFS's superuser).
+HDFS_USER = "weatherlake"
+
+
+@contextlib.contextmanager
+def hdfs() -> Iterator:
+    """A NameNode and a DataNode from their Maven jars in a temporary directory."""
+    from tests.conftest import free_port
+
+    from weatherlake.engines.hdfs import HdfsEngine
+
+    with tempfile.TemporaryDirectory(prefix="bench-hdfs-") as home:
+        engine = HdfsEngine(Path(home), *(free_port() for _ in range(5)), lake_user=HDFS_USER)
+        engine.start()
+        try:
+            yield engine
+        finally:
+            for daemon in reversed(engine.daemons()):
+                daemon.stop()
+
+
+def hadoop_delete(spark, uri: str) -> None:
+    """Delete a directory tree on any Hadoop filesystem (nothing if it is not there)."""
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(path, True)
+
+
+def hadoop_copy(spark, source: str, target: str) -> None:
+    """Copy a directory tree between Hadoop filesystems (here: local -> HDFS), replacing ``target``."""
+    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    src, dst = jvm.org.apache.hadoop.fs.Path(source), jvm.org.apache.hadoop.fs.Path(target)
+    dst_fs = dst.getFileSystem(conf)
+    dst_fs.delete(dst, True)
+    if not jvm.org.apache.hadoop.fs.FileUtil.copy(src.getFileSystem(conf), src, dst_fs, dst, False, conf):
+        raise SystemExit(f"copying {source} to {target} failed")
+
+
+def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int, conf: list[str],
+             env: dict[str, str] | None = None) -> tuple[float, dict]:
     """The whole analytics run through spark-submit, as `weatherlake analytics --job all`."""
     from weatherlake.batch.submit import JobRequest, build_command, submit_environment
     from weatherlake.config import Settings
@@ -139,7 +186,8 @@ def run_jobs(lake_url: str, cores: int, driver_memory: str, partitions: int, con
     )
     argv = build_command(settings, request)
     started = time.monotonic()
-    completed = subprocess.run(argv, env=submit_environment(os.environ), capture_output=True, text=True)
+    completed = subprocess.run(argv, env=submit_environment({**os.environ, **(env or {})}), capture_output=True,
+                               text=True)
     seconds = time.monotonic() - started
     result = None
     for line in completed.stdout.splitlines():
@@ -167,8 +215,20 @@ def main() -> None:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="extra Spark setting for the jobs (repeatable), e.g. to compare a tuning")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the generated data")
+    parser.add_argument("--lakes", default="local", help="comma-separated: local, hdfs (a real HDFS, started here)")
     args = parser.parse_args()
+    lakes = args.lakes.split(",")
+    if set(lakes) - {"local", "hdfs"}:
+        raise SystemExit(f"--lakes: expected local and/or hdfs, got {args.lakes!r}")
+    with hdfs() if "hdfs" in lakes else contextlib.nullcontext() as engine:
+        if engine is not None:
+            # This script's own session (generation, scans, the copy) reads HDFS's settings too.
+            os.environ["HADOOP_CONF_DIR"] = str(engine.conf_dir)
+        measure(args, lakes, engine)
 
+
+def measure(args, lakes: list[str], engine) -> None:
+    from weatherlake.batch.extract import select_dates
     from weatherlake.batch.session import build_session
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -192,14 +252,25 @@ def main() -> None:
                   flush=True)
         shutil.rmtree(base / "weather_data" / "analytics", ignore_errors=True)
         size_mb = sum(f.stat().st_size for f in raw_dir.rglob("*.jsonl")) / 1e6
-        count_s, parse_s, n = scan(spark, raw_dir)
-        print(f"scan: count {count_s:.1f} s, parse all fields {parse_s:.1f} s ({n:,} lines, {size_mb:,.0f} MB)",
-              flush=True)
-        seconds, result = run_jobs(base.as_uri(), args.cores, args.driver_memory, args.partitions, args.conf)
-        views = {name: info["seconds"] for name, info in result["views"].items()}
-        rows.append((n, size_mb, seconds, result["duration_seconds"], count_s, parse_s, views))
-        print(f"all views: {seconds:.1f} s wall ({result['duration_seconds']:.1f} s in the job), "
-              f"{n / seconds:,.0f} records/s", flush=True)
+        dates = select_dates(os.listdir(raw_dir), None, None)
+        for lake in lakes:
+            if lake == "local":
+                lake_url, raw_uri, env = base.as_uri(), raw_dir.as_uri(), {}
+            else:
+                lake_url, raw_uri = engine.url, f"{engine.url}/weather_data/raw"
+                env = {"HADOOP_USER_NAME": HDFS_USER, "HADOOP_CONF_DIR": str(engine.conf_dir)}
+                started = time.monotonic()
+                hadoop_delete(spark, f"{engine.url}/weather_data/analytics")
+                hadoop_copy(spark, raw_dir.as_uri(), raw_uri)
+                print(f"copied {size_mb:,.0f} MB into HDFS in {time.monotonic() - started:.1f} s", flush=True)
+            count_s, parse_s, n = scan(spark, raw_uri, dates)
+            print(f"{lake} scan: count {count_s:.1f} s, parse all fields {parse_s:.1f} s ({n:,} lines, "
+                  f"{size_mb:,.0f} MB)", flush=True)
+            seconds, result = run_jobs(lake_url, args.cores, args.driver_memory, args.partitions, args.conf, env)
+            views = {name: info["seconds"] for name, info in result["views"].items()}
+            rows.append((lake, n, size_mb, seconds, result["duration_seconds"], count_s, parse_s, views))
+            print(f"{lake} all views: {seconds:.1f} s wall ({result['duration_seconds']:.1f} s in the job), "
+                  f"{n / seconds:,.0f} records/s", flush=True)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     spark.stop()
@@ -207,11 +278,11 @@ def main() -> None:
     print()
     print(f"local[{args.cores}], driver memory {args.driver_memory}, shuffle partitions {args.partitions}"
           + "".join(f", {c}" for c in args.conf))
-    print(f"{'records':>11} {'MB':>6} {'all views s':>11} {'in job s':>8} {'records/s':>10} "
+    print(f"{'lake':<5} {'records':>11} {'MB':>6} {'all views s':>11} {'in job s':>8} {'records/s':>10} "
           f"{'count s':>7} {'parse s':>7}  per view (s)")
-    for n, size_mb, seconds, job_s, count_s, parse_s, views in rows:
+    for lake, n, size_mb, seconds, job_s, count_s, parse_s, views in rows:
         per_view = ", ".join(f"{k} {v:.1f}" for k, v in views.items())
-        print(f"{n:>11,} {size_mb:>6,.0f} {seconds:>11.1f} {job_s:>8.1f} {n / seconds:>10,.0f} "
+        print(f"{lake:<5} {n:>11,} {size_mb:>6,.0f} {seconds:>11.1f} {job_s:>8.1f} {n / seconds:>10,.0f} "
               f"{count_s:>7.1f} {parse_s:>7.1f}  {per_view}")
 
 

@@ -1,8 +1,10 @@
 """Ingestion benchmark: producer, lake sink and the raw kafka-python consume ceiling.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--records 300000] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_ingest.py [--records 300000] [--workers 1,2] [--kafka embedded,apache]
 
-Starts its own embedded broker on 127.0.0.1 and, for each worker count N:
+Starts its own brokers on 127.0.0.1, one after the other: the embedded broker (Tansu) and
+Apache Kafka (``weatherlake engines``' broker, from its Maven jars, in a temporary
+directory). On each, for each worker count N:
 
 * produces M synthetic records through the real producer path (validate -> encode ->
   send -> flush, LZ4) in N processes, each with its share of the cities, as
@@ -22,6 +24,7 @@ Figures, not assertions: these machines are shared, so compare runs, not single 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -31,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +46,7 @@ from tests.conftest import free_port  # noqa: E402
 
 from weatherlake.cities import catalogue  # noqa: E402
 from weatherlake.config import Settings  # noqa: E402
+from weatherlake.engines.kafka import KafkaEngine  # noqa: E402
 from weatherlake.ingest import kafka  # noqa: E402
 from weatherlake.ingest.broker import EmbeddedBroker  # noqa: E402
 from weatherlake.ingest.producer import ObservationPublisher  # noqa: E402
@@ -182,31 +187,52 @@ def sink(settings: Settings, count: int, workers: int) -> tuple[float, int]:
     return steady_rate(samples, count), peak[0]
 
 
+@contextlib.contextmanager
+def broker(kind: str) -> Iterator[str]:
+    """Bootstrap servers of a fresh broker of ``kind`` (embedded or apache), stopped after."""
+    if kind == "embedded":
+        with EmbeddedBroker(free_port()) as embedded:
+            yield embedded.bootstrap_servers
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as home:
+        engine = KafkaEngine(Path(home), free_port(), free_port())
+        engine.start()
+        try:
+            yield engine.bootstrap_servers
+        finally:
+            engine.daemon.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated process counts to measure")
+    parser.add_argument("--kafka", default="embedded,apache",
+                        help="comma-separated brokers to measure on: embedded (Tansu), apache (Apache Kafka)")
     args = parser.parse_args()
     count = args.records // len(CITIES) * len(CITIES)  # whole minutes of every city
-    with EmbeddedBroker(free_port()) as broker:
-        for workers in (int(w) for w in args.workers.split(",")):
-            with tempfile.TemporaryDirectory() as lake_dir:
-                topic = f"bench-{uuid.uuid4().hex[:8]}"
-                settings = Settings.from_env(
-                    {}, kafka_bootstrap_servers=broker.bootstrap_servers, kafka_topic=topic,
-                    kafka_dlq_topic=f"{topic}.dlq", lake_url=Path(lake_dir).as_uri(),
-                )
-                kafka.ensure_topics(settings)
-                print(f"\n{workers} worker process(es): {count:,} synthetic observations, "
-                      f"{settings.kafka_partitions} partitions, lz4", flush=True)
-                produce_rate = produce(settings, count, workers)
-                print(f"  producer --workers {workers}: {produce_rate:,.0f} records/s "
-                      "(validate + encode + send + flush)", flush=True)
-                raw_rate = raw_consume(settings, count)
-                print(f"  raw kafka-python consume, one process (ceiling): {raw_rate:,.0f} records/s", flush=True)
-                sink_rate, peak_kib = sink(settings, count, workers)
-                print(f"  sink --workers {workers}: {sink_rate:,.0f} records/s ({100 * sink_rate / raw_rate:.0f}% of "
-                      f"the raw consume), peak memory {peak_kib / 1024:.0f} MiB per process", flush=True)
+    for kind in args.kafka.split(","):
+        if kind not in ("embedded", "apache"):
+            raise SystemExit(f"--kafka: unknown broker {kind!r} (embedded or apache)")
+        with broker(kind) as servers:
+            for workers in (int(w) for w in args.workers.split(",")):
+                with tempfile.TemporaryDirectory() as lake_dir:
+                    topic = f"bench-{uuid.uuid4().hex[:8]}"
+                    settings = Settings.from_env(
+                        {}, kafka_bootstrap_servers=servers, kafka_topic=topic,
+                        kafka_dlq_topic=f"{topic}.dlq", lake_url=Path(lake_dir).as_uri(),
+                    )
+                    kafka.ensure_topics(settings)
+                    print(f"\n{kind} broker, {workers} worker process(es): {count:,} synthetic observations, "
+                          f"{settings.kafka_partitions} partitions, lz4", flush=True)
+                    produce_rate = produce(settings, count, workers)
+                    print(f"  producer --workers {workers}: {produce_rate:,.0f} records/s "
+                          "(validate + encode + send + flush)", flush=True)
+                    raw_rate = raw_consume(settings, count)
+                    print(f"  raw kafka-python consume, one process (ceiling): {raw_rate:,.0f} records/s", flush=True)
+                    sink_rate, peak_kib = sink(settings, count, workers)
+                    print(f"  sink --workers {workers}: {sink_rate:,.0f} records/s ({100 * sink_rate / raw_rate:.0f}% "
+                          f"of the raw consume), peak memory {peak_kib / 1024:.0f} MiB per process", flush=True)
 
 
 if __name__ == "__main__":

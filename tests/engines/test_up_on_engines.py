@@ -24,6 +24,7 @@ from weatherlake.batch import VIEWS
 from weatherlake.config import DEFAULT_CITIES
 from weatherlake.ingest.broker import port_open
 from weatherlake.lake import WebHdfsLake
+from weatherlake.up import SPARK_MASTER_UI_PORT
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -58,7 +59,12 @@ def test_up_on_the_engines_serves_every_view_from_hdfs_and_leaves_the_engines_ru
         for path in ("/api/city-statistics", "/api/hourly-trends?hours=168", "/api/anomalies"):
             wait_for(lambda p=path: cities_in(base, p) >= expected, 600, f"{path} for every city", interval=2.0)
         assert requests.get(base + "/", timeout=5).status_code == 200
+        # The UIs `up` announces: the NameNode's (with its web resources) and Spark's.
         assert f"HDFS NameNode UI   {engines.hdfs.webhdfs_url}/" in log_path.read_text()
+        namenode_ui = requests.get(f"{engines.hdfs.webhdfs_url}/dfshealth.html", timeout=5)
+        assert namenode_ui.status_code == 200 and "dfshealth" in namenode_ui.text
+        spark = requests.get(f"http://127.0.0.1:{SPARK_MASTER_UI_PORT}/json/", timeout=5).json()
+        assert spark["aliveworkers"] == 1 and spark["completedapps"], spark
     except AssertionError:
         print(log_path.read_text()[-6000:])
         raise
