@@ -38,8 +38,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import free_port  # noqa: E402
@@ -50,7 +48,7 @@ from weatherlake.engines.kafka import KafkaEngine  # noqa: E402
 from weatherlake.ingest import kafka  # noqa: E402
 from weatherlake.ingest.broker import EmbeddedBroker  # noqa: E402
 from weatherlake.ingest.producer import ObservationPublisher  # noqa: E402
-from weatherlake.lake import open_lake  # noqa: E402
+from weatherlake.lake import layout, open_lake  # noqa: E402
 from weatherlake.sources import SyntheticSource  # noqa: E402
 from weatherlake.workers import run_processes, streaming_gc  # noqa: E402
 
@@ -127,11 +125,7 @@ def raw_consume(settings: Settings, count: int) -> float:
 
 
 def committed_offsets(lake, settings: Settings) -> int:
-    total = 0
-    for partition in range(settings.kafka_partitions):
-        data = lake.read_atomic(f"raw/_state/{settings.kafka_topic}+{partition}.json")
-        total += orjson.loads(data)["next_offset"] if data else 0
-    return total
+    return sum(layout.sink_positions(lake, settings.kafka_topic).values())
 
 
 def peak_memory_kib(pids: list[int]) -> int:

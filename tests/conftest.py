@@ -65,7 +65,11 @@ def start_engines(config) -> Engines:
         HdfsEngine(home, *(free_port() for _ in range(5)), lake_user=HDFS_USER),
     )
     config.stash[ENGINES] = running
-    running.start()
+    try:
+        running.start()
+    except BaseException:
+        running.stop()  # what did start must not outlive the run
+        raise
     return running
 
 
@@ -103,6 +107,8 @@ def make_settings(lake_dir):
         base = dict(
             kafka_topic=topic,
             kafka_dlq_topic=f"{topic}.dlq",
+            # A group of its own: a member a test killed must not hold up the next test's group.
+            sink_group_id=f"sink-{topic}",
             lake_url=lake_dir.as_uri(),
             sink_max_age_seconds=1.0,
             kafka_connect_timeout_seconds=30.0,

@@ -54,3 +54,22 @@ class CrashingLake(Lake):
 
     # write_atomic/read_atomic: the base class's staged protocol (the one HDFS uses),
     # built on the methods above, so a crash can fall between each of its steps.
+
+
+class PausingLake(CrashingLake):
+    """A lake whose writer 'pauses' before its n-th mutating operation while ``meanwhile`` runs.
+
+    It stands in for a writer frozen mid-commit (a GC or VM pause, SIGSTOP) while the rest
+    of the world goes on: ``meanwhile()`` runs once, then the paused operation proceeds.
+    """
+
+    def __init__(self, inner: Lake, pause_at: int, meanwhile) -> None:
+        super().__init__(inner)
+        self.pause_at = pause_at
+        self.meanwhile = meanwhile
+
+    def _step(self) -> bool:
+        self.operations += 1
+        if self.operations == self.pause_at:
+            self.meanwhile()
+        return False

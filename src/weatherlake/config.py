@@ -64,6 +64,8 @@ class Settings:
     webhdfs_url: str = field(default="", metadata={"env": "WEBHDFS_URL"})
     hdfs_user: str = field(default="hadoop", metadata={"env": "HDFS_USER"})
     # Sink batching: a file is committed at whichever limit comes first.
+    # The sink's consumer group: one per lake a topic is written into.
+    sink_group_id: str = field(default="weatherlake-sink", metadata={"env": "SINK_GROUP_ID"})
     sink_max_records: int = field(default=50_000, metadata={"env": "SINK_MAX_RECORDS"})
     sink_max_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "SINK_MAX_BYTES"})
     sink_max_age_seconds: float = field(default=60.0, metadata={"env": "SINK_MAX_AGE_SECONDS"})
@@ -92,6 +94,8 @@ class Settings:
     web_workers: int = field(default=2, metadata={"env": "WEB_WORKERS"})
     web_threads: int = field(default=4, metadata={"env": "WEB_THREADS"})
     web_reload_seconds: float = field(default=5.0, metadata={"env": "WEB_RELOAD_SECONDS"})
+    # Byte budget of each worker's cache of derived answers (see docs/serving.md, "Memory").
+    web_cache_mb: int = field(default=128, metadata={"env": "WEB_CACHE_MB"})
     dashboard_refresh_seconds: float = field(default=60.0, metadata={"env": "DASHBOARD_REFRESH_SECONDS"})
     # Speed layer (checked by weatherlake.speed.check_settings).
     speed_snapshot_seconds: float = field(default=5.0, metadata={"env": "SPEED_SNAPSHOT_SECONDS"})

@@ -110,7 +110,7 @@ def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_res
     for _, name, _ in committed(lake):
         _, partition, _, last = parse_file_name(name)
         in_lake[partition] = max(in_lake.get(partition, 0), last + 1)
-    consumer = kafka.consumer(settings, "weatherlake-sink")
+    consumer = kafka.consumer(settings, settings.sink_group_id)
     try:
         partitions = [TopicPartition(settings.kafka_topic, p) for p in range(settings.kafka_partitions)]
         end = {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}

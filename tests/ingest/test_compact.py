@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+
 import orjson
 import pytest
 
@@ -9,7 +14,7 @@ from tests.conftest import HDFS_USER, hdfs_lake_root
 from tests.crashing_lake import Crash, CrashingLake
 from tests.factories import key_of, observation
 from tests.lakeview import committed
-from weatherlake.ingest.compact import compact_date, live_files, plan
+from weatherlake.ingest.compact import CompactionRunning, compact_date, live_files, locked, plan
 from weatherlake.ingest.sink import TMP, PartitionWriter, file_name
 from weatherlake.lake import LocalLake, WebHdfsLake
 
@@ -79,11 +84,12 @@ def test_crash_at_every_step_is_recovered_and_readers_never_see_doubles(make_lak
         with pytest.raises(Crash):
             compact_date(CrashingLake(inner, crash_at), DAY)
         assert sorted(day_keys(inner)) == expected, f"reader saw a loss or a double after crash {crash_at}"
-        compact_date(inner, DAY)
+        compact_date(inner, DAY, stale_lock_seconds=0)  # the crashed run is known to be gone
         assert sorted(day_keys(inner)) == expected
         assert len(inner.list(f"raw/date={DAY}")) == 2
         assert not [n for n in inner.list(TMP) if n.startswith("compact")]
         assert not inner.exists(f"raw/_state/compact+{DAY}.json")
+        assert [n for n in inner.list("raw/_state") if n.startswith(("compact", ".compact"))] == []
 
 
 def test_the_sink_keeps_working_after_compaction(make_lake):
@@ -110,3 +116,56 @@ def test_plan_merges_only_consecutive_small_files():
     sizes = {a: 10, b: 10, big: 1000, c: 10, d: 10}
     assert plan(list(sizes), sizes, target_bytes=100) == [[a, b], [c, d]]
     assert plan([a], {a: 10}, target_bytes=100) == []
+
+
+def test_a_second_compaction_of_a_date_is_refused_while_one_runs(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    fill(lake)
+    with locked(lake, DAY):
+        with pytest.raises(CompactionRunning, match="another compaction"):
+            compact_date(lake, DAY)
+        assert len(lake.list(f"raw/date={DAY}")) > 2  # nothing merged meanwhile
+    assert compact_date(lake, DAY).merged_files == 2
+
+
+def test_the_lock_of_a_process_that_is_gone_is_taken_over(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    fill(lake)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lake.write(f"raw/_state/compact+{DAY}.lock", orjson.dumps(
+        {"token": "dead", "since": time.time(), "host": socket.gethostname(), "pid": int(gone.stdout)}))
+    assert compact_date(lake, DAY).merged_files == 2
+    assert not lake.exists(f"raw/_state/compact+{DAY}.lock")
+
+
+def test_recovery_keeps_the_inputs_when_the_merged_file_is_missing(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    fill(lake)
+    before = sorted(day_keys(lake))
+    inputs = [f"raw/date={DAY}/{name}" for name in lake.list(f"raw/date={DAY}")][:3]
+    journal = {"merges": [{"tmp": f"{TMP}/compact+{DAY}+gone.jsonl", "output": f"raw/date={DAY}/gone.jsonl",
+                           "inputs": inputs}]}
+    lake.write_atomic(f"raw/_state/compact+{DAY}.json", orjson.dumps(journal))
+    compact_date(lake, DAY)
+    assert sorted(day_keys(lake)) == before
+
+
+def test_a_sink_finishing_its_commit_after_compaction_merged_the_file_loses_nothing(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    fill(lake, partitions=1, per_partition=8)
+    # A writer creates its state generation and stops before its renames (a crash).
+    writer = PartitionWriter(lake, TOPIC, 0)
+    writer.recover()
+    for offset in range(8, 12):
+        record = observation(offset)
+        writer.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
+    # Its tmp files, the staged state and the state's rename go through; the first rename crashes.
+    writer.lake = CrashingLake(lake, crash_at=len(writer.batch.lines) + 3)
+    with pytest.raises(Crash):
+        writer.commit(list)
+    compact_date(lake, DAY)  # merges the committed files, not the pending one
+    # Then the sink again: it finishes the renames, and a second recovery finds all in place.
+    assert PartitionWriter(lake, TOPIC, 0).recover() == 12
+    compact_date(lake, DAY)
+    assert PartitionWriter(lake, TOPIC, 0).recover() == 12
+    assert sorted(day_keys(lake)) == sorted(key_of(observation(i)) for i in range(12))

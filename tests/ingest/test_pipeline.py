@@ -92,7 +92,7 @@ def test_records_land_exactly_once_in_their_date_partition(broker, make_settings
     for _, name, _ in rows:
         _, partition, _, last = parse_file_name(name)
         in_lake[partition] = max(in_lake.get(partition, -1), last + 1)
-    consumer = kafka.consumer(settings, "weatherlake-sink")
+    consumer = kafka.consumer(settings, settings.sink_group_id)
     try:
         partitions = [TopicPartition(settings.kafka_topic, p) for p in range(settings.kafka_partitions)]
         assert {tp.partition: consumer.committed(tp) for tp in partitions if tp.partition in in_lake} == in_lake
@@ -117,6 +117,7 @@ def sink_env(settings, **extra) -> dict:
         KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
         KAFKA_TOPIC=settings.kafka_topic,
         KAFKA_DLQ_TOPIC=settings.kafka_dlq_topic,
+        SINK_GROUP_ID=settings.sink_group_id,
         LAKE_URL=settings.lake_url,
         LOG_LEVEL="INFO",
         **{k: str(v) for k, v in extra.items()},

@@ -7,12 +7,12 @@ import contextlib
 import orjson
 import pytest
 
-from tests.crashing_lake import Crash, CrashingLake
+from tests.crashing_lake import Crash, CrashingLake, PausingLake
 from tests.factories import key_of, observation
 from tests.lakeview import committed
 from weatherlake.errors import LakeError
-from weatherlake.ingest.sink import TMP, Fenced, PartitionState, PartitionWriter, file_name, parse_file_name
-from weatherlake.lake import LocalLake
+from weatherlake.ingest.sink import TMP, Fenced, LostCommit, PartitionWriter, file_name, parse_file_name
+from weatherlake.lake import LocalLake, layout
 
 TOPIC = "weather.observations"
 COUNT = 40  # 7 minutes apart from 20:00 UTC: the stream crosses midnight
@@ -47,8 +47,7 @@ def assert_exactly_once(lake) -> None:
     for directory, _, record in rows:
         assert directory == f"date={record['timestamp'][:10]}"
     assert lake.list(TMP) == []
-    state = PartitionState.from_json(lake.read_atomic("raw/_state/weather.observations+0.json"))
-    assert state.next_offset == COUNT
+    assert layout.load_state(lake, TOPIC, 0).next_offset == COUNT
 
 
 def clean_run_operations(tmp_path) -> int:
@@ -69,7 +68,7 @@ def test_clean_run_commits_every_record_once_in_its_date(tmp_path):
 
 def test_crash_at_every_step_then_recover(tmp_path):
     steps = clean_run_operations(tmp_path)
-    assert steps > 20
+    assert steps > 12
     for crash_at in range(1, steps + 1):
         inner = LocalLake(tmp_path / f"crash-{crash_at}")
         dead = []
@@ -146,7 +145,7 @@ def test_a_recreated_topic_continues_the_lakes_offsets_instead_of_reusing_names(
     names = lake.list("raw/date=2026-11-20")
     assert names == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]
     assert len(committed(lake)) == 8
-    state = PartitionState.from_json(lake.read_atomic("raw/_state/weather.observations+0.json"))
+    state = layout.load_state(lake, TOPIC, 0)
     assert (state.next_offset, state.base, state.topic_id) == (3, 5, "id-2")
     # The same topic again: no rebase.
     assert PartitionWriter(lake, TOPIC, 0, topic_id="id-2").recover() == 3
@@ -170,3 +169,98 @@ def test_a_sealed_batch_is_committed_on_retry_and_the_next_one_follows_it(tmp_pa
     assert writer.seal() is None  # nothing left to commit
     assert sorted(key_of(r) for _, _, r in committed(lake.inner)) == sorted(key_of(observation(i)) for i in range(8))
     assert lake.inner.list("raw/date=2026-11-20") == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]
+
+
+# -- zombies: a writer paused mid-commit while the partition's new owner goes on ---------------
+
+ZOMBIE_COUNT = 30
+
+
+def consume_range(lake, writer: PartitionWriter, end: int, batch: int = 5) -> None:
+    """Read the partition from the writer's lake position up to ``end``, committing every
+    ``batch`` records; when fenced, start over from the lake's position, as the sink does."""
+    while True:
+        resume = writer.recover() or 0
+        try:
+            for offset in range(resume, end):
+                record = observation(offset)
+                writer.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
+                if writer.batch.count == batch:
+                    writer.commit(list)
+            writer.commit(list)
+            return
+        except Fenced:
+            writer = PartitionWriter(lake, TOPIC, 0)
+
+
+def zombie_commit_operations(tmp_path) -> int:
+    probe = CrashingLake(LocalLake(tmp_path / "probe"))
+    consume_range(probe.inner, PartitionWriter(probe.inner, TOPIC, 0), 10)
+    zombie = PartitionWriter(probe, TOPIC, 0)
+    consume_range(probe, zombie, 20, batch=10)
+    return probe.operations
+
+
+def test_a_writer_paused_at_any_step_of_its_commit_while_the_new_owner_commits_loses_and_doubles_nothing(tmp_path):
+    steps = zombie_commit_operations(tmp_path)
+    assert steps >= 4  # its tmp file(s), the staged state, the state's rename, the rename(s)
+    for pause_at in range(1, steps + 2):
+        lake = LocalLake(tmp_path / f"pause-{pause_at}")
+        consume_range(lake, PartitionWriter(lake, TOPIC, 0), 10)  # committed before the rebalance
+        zombie = PartitionWriter(PausingLake(lake, pause_at, lambda lake=lake: consume_range(
+            lake, PartitionWriter(lake, TOPIC, 0), 25)), TOPIC, 0)
+        zombie.recover()
+        for offset in range(10, 20):  # what the zombie consumed before it froze
+            record = observation(offset)
+            zombie.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
+        with contextlib.suppress(Fenced):
+            zombie.commit(list)
+        consume_range(lake, PartitionWriter(lake, TOPIC, 0), ZOMBIE_COUNT)  # the owner goes on
+        keys = [key_of(record) for _, _, record in committed(lake)]
+        assert sorted(keys) == sorted(key_of(observation(i)) for i in range(ZOMBIE_COUNT)), f"paused at {pause_at}"
+        assert lake.list(TMP) == [], f"paused at {pause_at}: tmp files left"
+        assert layout.load_state(lake, TOPIC, 0).next_offset == ZOMBIE_COUNT
+
+
+def test_a_retry_after_the_commit_point_finishes_its_own_commit(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    writer = PartitionWriter(lake, TOPIC, 0)
+    writer.recover()
+    for offset in range(5):
+        writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+    sealed = writer.seal()
+    # The tmp file, the staged state and the state's rename go through; the rename of the
+    # data file fails (the lake went away): the commit point is passed.
+    writer.lake = CrashingLake(lake, crash_at=4)
+    with pytest.raises(Crash):
+        writer.commit(list, sealed)
+    assert layout.load_state(lake, TOPIC, 0).next_offset == 5 and committed(lake) == []
+    writer.lake = lake
+    assert writer.commit(list, sealed) == 5  # not Fenced by its own generation
+    assert len(committed(lake)) == 5 and lake.list(TMP) == []
+    assert layout.generations(lake, TOPIC, 0) == [1]
+
+
+def test_a_missing_file_is_never_taken_for_an_already_finished_rename(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    writer = PartitionWriter(lake, TOPIC, 0)
+    writer.recover()
+    writer.batch.add(0, "2026-11-20", orjson.dumps(observation(0)))
+    writer.lake = CrashingLake(lake, crash_at=4)
+    with pytest.raises(Crash):
+        writer.commit(list)
+    (pending,) = layout.load_state(lake, TOPIC, 0).pending
+    lake.delete(pending[0])  # the committed lines vanish from the lake (by hand)
+    with pytest.raises(LostCommit, match="not there"):
+        PartitionWriter(lake, TOPIC, 0).recover()
+
+
+def test_a_lake_written_with_the_single_state_file_is_resumed_and_migrated(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    lake.write_atomic(f"raw/_state/{TOPIC}+0.json", b'{"next_offset": 7, "pending": [], "topic_id": null}')
+    writer = PartitionWriter(lake, TOPIC, 0)
+    assert writer.recover() == 7
+    writer.batch.add(7, "2026-11-20", orjson.dumps(observation(7)))
+    assert writer.commit(list) == 8
+    assert not lake.exists(f"raw/_state/{TOPIC}+0.json")
+    assert layout.sink_positions(lake, TOPIC) == {0: 8}

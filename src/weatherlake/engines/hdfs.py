@@ -52,6 +52,8 @@ log4j.appender.file.layout.ConversionPattern=%d{{ISO8601}} %p %c{{2}}: %m%n
 log4j.logger.org.apache.hadoop.hdfs.server.namenode.NameNode=INFO
 log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode=INFO
 log4j.logger.org.apache.hadoop.hdfs.StateChange=INFO
+# ... but not a line for every block a client reads or writes.
+log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode.clienttrace=WARN
 """
 
 

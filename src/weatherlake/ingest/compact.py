@@ -11,26 +11,43 @@ other. Each merge is journalled:
 4. the inputs are deleted, then the journal.
 
 A crash before step 2 leaves a stray tmp file (deleted on the next run); after it, the
-next run finishes steps 3-4 from the journal. Between steps 3 and 4 a reader can see a
-merged file and the files it replaces; :func:`live_files` drops files whose offset range
-lies inside another file's, and the batch layer deduplicates on (city_id, timestamp).
+next run finishes steps 3-4 from the journal, deleting a merge's inputs only once its
+output is in place. Between steps 3 and 4 a reader can see a merged file and the files
+it replaces; :func:`live_files` drops files whose offset range lies inside another
+file's, and the batch layer deduplicates on (city_id, timestamp).
+
+One compaction of a date at a time: a run first creates ``raw/_state/compact+<date>.lock``
+with a rename that never overwrites, and a second run of the same date is refused while
+it is there. A lock whose process is gone (on this host), or older than
+:data:`STALE_LOCK_SECONDS` (from another host), is a crashed run's, and taken over. The sink never touches compaction's files, nor compaction the sink's tmp files;
+a sink finishing a commit after its file was merged finds its lines in the merged file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
 
-from weatherlake.errors import TargetExists
-from weatherlake.ingest.sink import STATE, TMP, date_dir, file_name, parse_file_name
+from weatherlake.errors import TargetExists, WeatherlakeError
 from weatherlake.lake import Lake, join
+from weatherlake.lake.layout import STATE, TMP, date_dir, file_name, new_token, parse_file_name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
+#: A compaction lock this old belongs to a run that crashed (a run takes seconds to minutes).
+STALE_LOCK_SECONDS = 3600.0
+
+
+class CompactionRunning(WeatherlakeError):
+    """Another compaction of the same date holds its lock."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,74 @@ def _journal_path(date: str) -> str:
     return join(STATE, f"compact+{date}.json")
 
 
+def _lock_path(date: str) -> str:
+    return join(STATE, f"compact+{date}.lock")
+
+
+@contextlib.contextmanager
+def locked(lake: Lake, date: str, stale_after: float = STALE_LOCK_SECONDS) -> Iterator[None]:
+    """Hold the date's compaction lock; CompactionRunning if a live run holds it."""
+    path, token = _lock_path(date), new_token()
+    staged = join(STATE, f".compact+{date}.lock-{token}")
+    lake.write(staged, orjson.dumps({"token": token, "since": time.time(), "host": socket.gethostname(),
+                                     "pid": os.getpid()}))
+    try:
+        for _ in range(2):
+            try:
+                lake.rename(staged, path)
+                break
+            except FileNotFoundError:  # the winner swept it away as a leftover
+                raise CompactionRunning(f"another compaction of {date} took {path} first") from None
+            except TargetExists:
+                holder = _lock_holder(lake, path)
+                age = time.time() - holder.get("since", 0.0)
+                if age < stale_after and not _died_here(holder):
+                    raise CompactionRunning(
+                        f"another compaction of {date} holds {path} (for {age:.0f} s); "
+                        f"a lock older than {stale_after:.0f} s is taken over") from None
+                log.warning("taking over the compaction lock of %s, %.0f s old (a crashed run's)", date, age)
+                lake.delete(path)
+        else:
+            raise CompactionRunning(f"another compaction of {date} took {path} first")
+    finally:
+        lake.delete(staged)
+    for name in lake.list(STATE):  # staged locks of crashed runs
+        if name.startswith(f".compact+{date}.lock-"):
+            lake.delete(join(STATE, name))
+    try:
+        yield
+    finally:
+        if _lock_holder(lake, path).get("token") == token:
+            lake.delete(path)
+
+
+def _died_here(holder: dict) -> bool:
+    """Whether the lock's process ran on this host and is gone."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _lock_holder(lake: Lake, path: str) -> dict:
+    try:
+        return orjson.loads(lake.read(path))
+    except FileNotFoundError:
+        return {}
+    except orjson.JSONDecodeError:
+        return {"since": 0.0}  # torn by a crash: a stale lock
+
+
 def recover(lake: Lake, date: str) -> bool:
-    """Finish a merge interrupted after its commit point; drop uncommitted merge output."""
+    """Finish a merge interrupted after its commit point; drop uncommitted merge output.
+
+    Call with the date's lock held (:func:`locked`).
+    """
     journal_path = _journal_path(date)
     data = lake.read_atomic(journal_path)
     recovered = False
@@ -74,6 +157,10 @@ def recover(lake: Lake, date: str) -> bool:
             for merge in journal["merges"]:
                 with contextlib.suppress(FileNotFoundError, TargetExists):
                     lake.rename(merge["tmp"], merge["output"])
+                if not lake.exists(merge["output"]):
+                    # Neither the merged file nor its tmp: keep the inputs, they are the data.
+                    log.error("compaction of %s: %s is missing; keeping its inputs", date, merge["output"])
+                    continue
                 for name in merge["inputs"]:
                     lake.delete(name)
             recovered = True
@@ -111,8 +198,17 @@ def plan(names: list[str], sizes: dict[str, int], target_bytes: int) -> list[lis
     return runs
 
 
-def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES) -> CompactionResult:
-    """Merge ``raw/date=<date>``'s small files; safe to re-run and to interrupt at any point."""
+def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES,
+                 stale_lock_seconds: float = STALE_LOCK_SECONDS) -> CompactionResult:
+    """Merge ``raw/date=<date>``'s small files; safe to re-run and to interrupt at any point.
+
+    Raises :class:`CompactionRunning` while another run of the same date holds its lock.
+    """
+    with locked(lake, date, stale_lock_seconds):
+        return _compact(lake, date, target_bytes)
+
+
+def _compact(lake: Lake, date: str, target_bytes: int) -> CompactionResult:
     recovered = recover(lake, date)
     directory = date_dir(date)
     sizes = {n: size for n, size in lake.sizes(directory).items() if parse_file_name(n)}

@@ -1,29 +1,36 @@
 """The lake sink: Kafka -> date-partitioned JSON Lines, exactly once.
 
-How it stays exactly-once (the scheme of Kafka Connect's HDFS sink):
+How it stays exactly-once (the scheme of Kafka Connect's HDFS sink, with the commit
+point a compare-and-set on the lake; names and formats in ``lake/layout.py``):
 
 * Records are buffered per Kafka partition. A batch is committed when it reaches a record
   or byte limit, or an age limit (checked on a timer, so it fires with no new records).
-* Committing a batch of partition p covering offsets [start, last]:
+* A writer that knows generation G of partition p's state commits a batch covering
+  offsets [start, last] (start being G's ``next_offset``) like this:
   1. dead-lettered records of the batch are sent and flushed;
-  2. each date's lines are written completely to ``raw/_tmp/<name>``;
-  3. p's write-ahead state ``raw/_state/<topic>+<p>.json`` is replaced with
-     ``{"next_offset": last + 1, "pending": [[tmp, final], ...]}`` — the commit point;
+  2. each date's lines are written completely to ``raw/_tmp/<name>.g<G+1>-<token>``,
+     names only this writer uses;
+  3. generation G + 1 of the state, ``{"next_offset": last + 1, "pending": [[tmp, final],
+     ...]}``, is created by a rename that never overwrites: the commit point. If another
+     writer created G + 1 first (a zombie, or the new owner after a rebalance), this one
+     is fenced: it deletes its tmp files and re-reads the partition from the newer state;
   4. each tmp file is renamed to ``raw/date=D/<name>`` (renames never overwrite);
   5. Kafka's offset is committed (a convenience: the lake is the source of truth).
-* On (re)assignment the state file alone says where to resume: pending renames are
-  finished, stray tmp files of p are deleted, and the consumer seeks to ``next_offset``.
-  A crash before step 3 leaves only tmp files (redone from Kafka); after it, recovery
-  completes the renames. Nothing is written twice and nothing skipped, and resuming
-  reads one small file per partition, never a listing of the lake.
-* Before step 3 the state is re-read: if another writer (a zombie from an old rebalance)
-  moved it, this batch is dropped and the partition re-read from the new position.
+* On (re)assignment the newest state generation alone says where to resume: its pending
+  renames are finished, tmp files whose generation is taken (dead writers' leftovers) are
+  deleted, those of a later generation (a live writer's, about to try) are left alone,
+  and the consumer seeks to ``next_offset``. A crash before step 3 leaves only tmp files
+  (redone from Kafka); after it, whoever comes next completes the renames. A rename
+  finds its source gone only if someone else completed it: then the final file is there;
+  if not, the sink stops rather than claim records it does not have.
+* A retry after the commit point (a rename failed) only finishes the renames: the writer
+  knows the generation it created.
 
 A topic deleted and created again (always, when the memory-only embedded broker
-restarts) starts its offsets at 0 again. The state file remembers the topic's Kafka id;
-when it changes, the lake's offsets continue where they were: names use the Kafka
-offset plus ``base``, the lake offset at which the new topic began. So nothing is
-skipped and no name is reused.
+restarts) starts its offsets at 0 again. The state remembers the topic's Kafka id; when
+it changes, the lake's offsets continue where they were: names use the Kafka offset plus
+``base``, the lake offset at which the new topic began. So nothing is skipped and no name
+is reused.
 
 File names carry topic, partition and the first/last offset of the lines they hold:
 ``weather.observations+0+0000000042+0000000141.jsonl``. One batch spanning two dates
@@ -39,38 +46,20 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import orjson
-
 from weatherlake import records
 from weatherlake.config import Settings
-from weatherlake.errors import BrokerError, InvalidRecord, LakeError, TargetExists
+from weatherlake.errors import BrokerError, InvalidRecord, LakeError, TargetExists, WeatherlakeError
 from weatherlake.ingest import kafka
-from weatherlake.lake import Lake, join
+from weatherlake.lake import Lake, join, layout
+from weatherlake.lake.layout import RAW, STATE, TMP, PartitionState, date_dir, file_name, parse_file_name
 
 log = logging.getLogger(__name__)
 
-GROUP_ID = "weatherlake-sink"
-RAW = "raw"
-TMP = "raw/_tmp"
-STATE = "raw/_state"
+#: How long a member may hold no partition before it says so (again).
+IDLE_WARNING_SECONDS = 60.0
 
-
-def file_name(topic: str, partition: int, first: int, last: int) -> str:
-    return f"{topic}+{partition}+{first:010d}+{last:010d}.jsonl"
-
-
-def parse_file_name(name: str) -> tuple[str, int, int, int] | None:
-    """(topic, partition, first, last) of a committed file name, or None for other files."""
-    if not name.endswith(".jsonl"):
-        return None
-    parts = name[: -len(".jsonl")].split("+")  # Kafka topic names cannot contain '+'
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
-        return None
-    return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
-
-
-def date_dir(date: str) -> str:
-    return f"{RAW}/date={date}"
+__all__ = ["RAW", "STATE", "TMP", "Fenced", "LakeSink", "PartitionState", "PartitionWriter", "date_dir",
+           "file_name", "parse_file_name", "run_sink"]
 
 
 def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
@@ -86,37 +75,12 @@ class Fenced(LakeError):
     """Another writer committed this partition since we last looked."""
 
 
-@dataclass
-class PartitionState:
-    """What ``raw/_state/<topic>+<p>.json`` holds.
+class LostCommit(WeatherlakeError):
+    """A committed batch's file is neither in its tmp place nor in its final one."""
 
-    ``next_offset`` is the next Kafka offset to read; ``base`` is added to Kafka offsets in
-    file names (non-zero once the topic was recreated); ``topic_id`` is Kafka's id of the
-    topic the offsets belong to.
-    """
 
-    next_offset: int
-    pending: list[tuple[str, str]] = field(default_factory=list)
-    topic_id: str | None = None
-    base: int = 0
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {"next_offset": self.next_offset, "pending": self.pending, "topic_id": self.topic_id, "base": self.base}
-        )
-
-    @classmethod
-    def from_json(cls, data: bytes | None) -> PartitionState | None:
-        if data is None:
-            return None
-        try:
-            obj = orjson.loads(data)
-            pending = [(str(a), str(b)) for a, b in obj["pending"]]
-            return cls(int(obj["next_offset"]), pending, obj.get("topic_id"), int(obj.get("base", 0)))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            # Only a first-ever state write can be torn (see Lake.write_atomic): no commit yet.
-            log.warning("ignoring a torn sink state file (no batch was committed with it)")
-            return None
+class SinkError(WeatherlakeError):
+    """The sink cannot go on (the process exits non-zero and is restarted)."""
 
 
 @dataclass
@@ -132,6 +96,8 @@ class Batch:
     dead_count: int = 0
     size: int = 0
     opened: float = 0.0
+    #: Once its state generation is created: the renames it owes (a retry only does these).
+    committed: list[tuple[str, str]] | None = None
 
     def note(self, offset: int) -> None:
         if self.last is None:
@@ -168,15 +134,16 @@ class PartitionWriter:
         self.partition = partition
         self.topic_id = topic_id
         self.base = 0
-        self.state_path = join(STATE, f"{topic}+{partition}.json")
+        self.generation = 0  # the newest state generation this writer knows
+        self.token = layout.new_token()  # names this writer's tmp files
+        self._state_topic_id: str | None = None
+        self._others: list[tuple[int, str]] = []  # (generation, path) of other writers' tmp files
         self.batch = Batch(start=None)
 
-    def _load(self) -> PartitionState | None:
-        return PartitionState.from_json(self.lake.read_atomic(self.state_path))
-
     def recover(self) -> int | None:
-        """Finish an interrupted commit, drop stray tmp files; return where to resume (None: no state)."""
-        state = self._load()
+        """Finish the newest commit, drop dead writers' tmp files; where to resume (None: no state)."""
+        state = layout.load_state(self.lake, self.topic, self.partition)
+        generation = state.generation if state else 0
         pending = set(state.pending) if state else set()
         for tmp, final in sorted(pending):
             self._finish_rename(tmp, final)
@@ -184,19 +151,27 @@ class PartitionWriter:
         prefix = f"{self.topic}+{self.partition}+"
         for name in self.lake.list(TMP):
             path = join(TMP, name)
-            if name.startswith(prefix) and path not in keep:
+            if not name.startswith(prefix) or path in keep:
+                continue
+            parsed = layout.parse_tmp_name(name)
+            if parsed is None or parsed[1] <= generation:  # its generation is taken: a dead writer's
                 self.lake.delete(path)
                 log.info("deleted uncommitted %s", path)
+            else:  # perhaps a live writer's, about to try; dead once its generation is taken
+                self._others.append((parsed[1], path))
         if state and self.topic_id and state.topic_id and state.topic_id != self.topic_id:
             state = self._rebase(state)
+        self.generation = state.generation if state else 0
         self.base = state.base if state else 0
+        self._state_topic_id = state.topic_id if state else None
         self.batch = Batch(start=state.next_offset if state else None)
         return state.next_offset if state else None
 
     def _rebase(self, old: PartitionState) -> PartitionState:
         """The topic was created anew: its offsets restart at 0, the lake's carry on."""
-        new = PartitionState(0, [], self.topic_id, old.base + old.next_offset)
-        self.lake.write_atomic(self.state_path, new.to_json())
+        new = PartitionState(0, [], self.topic_id, old.base + old.next_offset, old.generation + 1)
+        if not layout.create_state(self.lake, self.topic, self.partition, new, self.token):
+            raise Fenced(f"{self.topic}[{self.partition}] was committed by another writer while rebasing")
         log.warning(
             "%s[%d] was recreated (topic id %s -> %s): reading it from offset 0; its files continue at lake "
             "offset %d", self.topic, self.partition, old.topic_id, self.topic_id, new.base,
@@ -207,7 +182,13 @@ class PartitionWriter:
         try:
             self.lake.rename(tmp, final)
         except FileNotFoundError:
-            pass  # renamed before the crash
+            if not layout.in_place(self.lake, final):
+                raise LostCommit(
+                    f"{tmp} is gone but {final} is not there: the lake lost a committed file (was it deleted "
+                    "by hand?); the sink stops rather than skip those records"
+                ) from None
+            # Renamed by another writer finishing the same commit, or before a crash (and
+            # perhaps merged by compaction since).
         except TargetExists:
             self.lake.delete(tmp)  # the same lines are already in place
 
@@ -235,34 +216,21 @@ class PartitionWriter:
         ``batch`` is one taken with :meth:`seal`; by default the current batch, which a
         new one replaces once it is committed. ``send_dead_letters(entries)`` must deliver
         the batch's dead letters durably or raise. On any error the batch is kept intact
-        (the current one, or the caller's sealed one), so the call can be retried.
+        (the current one, or the caller's sealed one), so the call can be retried; a
+        retry after the commit point only finishes the renames. Raises :class:`Fenced`
+        if another writer committed the partition first.
         """
         sealed = batch is not None
         if batch is None:
             batch = self.batch
         if batch.last is None:
             return None
-        if batch.dead:
-            send_dead_letters(batch.dead)
-            batch.dead = []  # delivered; a retry after a later failure must not resend them
-        moves = []
-        for date, lines in batch.lines.items():
-            first, last = batch.bounds[date]
-            name = file_name(self.topic, self.partition, first + self.base, last + self.base)
-            tmp, final = join(TMP, name), join(date_dir(date), name)
-            self.lake.write(tmp, b"\n".join(lines) + b"\n")
-            moves.append((tmp, final))
-        current = self._load()
-        if current is not None and current.next_offset != batch.start:
-            raise Fenced(
-                f"{self.topic}[{self.partition}] was committed up to {current.next_offset} by another "
-                f"writer while this one held offsets {batch.start}-{batch.last}"
-            )
-        next_offset = batch.last + 1
-        state = PartitionState(next_offset, moves, self.topic_id or (current.topic_id if current else None), self.base)
-        self.lake.write_atomic(self.state_path, state.to_json())
-        for tmp, final in moves:
+        if batch.committed is None:
+            self._create_generation(batch, send_dead_letters)
+        for tmp, final in batch.committed:
             self._finish_rename(tmp, final)
+        layout.prune_states(self.lake, self.topic, self.partition, self.generation)
+        self._delete_dead_writers_files()
         log.info(
             "committed %s[%d] offsets %d-%d: %d records in %d file(s)%s",
             self.topic,
@@ -270,12 +238,48 @@ class PartitionWriter:
             batch.start,
             batch.last,
             batch.count - batch.dead_count,
-            len(moves),
+            len(batch.committed),
             "".join(f" date={d}" for d in sorted(batch.lines)),
         )
         if not sealed:
-            self.batch = Batch(start=next_offset)
-        return next_offset
+            self.batch = Batch(start=batch.last + 1)
+        return batch.last + 1
+
+    def _delete_dead_writers_files(self) -> None:
+        """Other writers' tmp files seen at recovery, once their generation is taken."""
+        alive = []
+        for generation, path in self._others:
+            if generation <= self.generation:
+                if self.lake.delete(path):
+                    log.info("deleted uncommitted %s", path)
+            else:
+                alive.append((generation, path))
+        self._others = alive
+
+    def _create_generation(self, batch: Batch, send_dead_letters) -> None:
+        """Steps 1-3 of a commit: dead letters, tmp files, the new state generation."""
+        if batch.dead:
+            send_dead_letters(batch.dead)
+            batch.dead = []  # delivered; a retry after a later failure must not resend them
+        generation = self.generation + 1
+        moves = []
+        for date, lines in batch.lines.items():
+            first, last = batch.bounds[date]
+            name = file_name(self.topic, self.partition, first + self.base, last + self.base)
+            tmp, final = join(TMP, layout.tmp_name(name, generation, self.token)), join(date_dir(date), name)
+            self.lake.write(tmp, b"\n".join(lines) + b"\n")
+            moves.append((tmp, final))
+        state = PartitionState(batch.last + 1, moves, self.topic_id or self._state_topic_id, self.base, generation)
+        if not layout.create_state(self.lake, self.topic, self.partition, state, self.token):
+            for tmp, _ in moves:
+                with contextlib.suppress(LakeError, OSError):  # else a later recovery deletes them
+                    self.lake.delete(tmp)
+            raise Fenced(
+                f"{self.topic}[{self.partition}] was committed (state generation {generation}) by another "
+                f"writer while this one held offsets {batch.start}-{batch.last}"
+            )
+        self.generation = generation
+        batch.committed = moves
 
 
 class _Listener(kafka.ConsumerRebalanceListener):
@@ -285,10 +289,10 @@ class _Listener(kafka.ConsumerRebalanceListener):
         self.sink = sink
 
     def on_partitions_revoked(self, revoked) -> None:
-        self.sink.on_partitions_revoked(revoked)
+        self.sink.in_callback(self.sink.on_partitions_revoked, revoked)
 
     def on_partitions_assigned(self, assigned) -> None:
-        self.sink.on_partitions_assigned(assigned)
+        self.sink.in_callback(self.sink.on_partitions_assigned, assigned)
 
 
 @dataclass
@@ -304,10 +308,10 @@ class Commit:
 class LakeSink:
     """Consumes the observation topic into the lake; ``run(stop)`` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, lake: Lake, *, group_id: str = GROUP_ID, **consumer_overrides) -> None:
+    def __init__(self, settings: Settings, lake: Lake, *, group_id: str | None = None, **consumer_overrides) -> None:
         self.settings = settings
         self.lake = lake
-        self.group_id = group_id
+        self.group_id = group_id or settings.sink_group_id
         self.consumer_overrides = consumer_overrides
         self.writers: dict = {}  # TopicPartition -> PartitionWriter
         self.consumer = None
@@ -322,6 +326,17 @@ class LakeSink:
         # lake's writes and fsyncs release the GIL, so they overlap the next polls.
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-commit")
         self._inflight: Commit | None = None  # one batch at a time, so commits keep their order
+        self._callback_error: BaseException | None = None
+        self._gaps: dict = {}  # TopicPartition -> (expected, found) of a gap seen once
+        self._idle_since: float | None = None  # since when this member holds no partition
+
+    def in_callback(self, callback, partitions) -> None:
+        """Run a rebalance callback, keeping its error: kafka-python would swallow it."""
+        try:
+            callback(partitions)
+        except BaseException as error:
+            log.error("rebalance callback %s failed: %s: %s", callback.__name__, type(error).__name__, error)
+            self._callback_error = error
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
@@ -344,12 +359,17 @@ class LakeSink:
             # Asked at every assignment: a broker that lost its topics (the memory-only
             # embedded one, restarted) makes the group rejoin, and shows up here.
             self.topic_id = kafka.topic_id(self.settings, self.settings.kafka_topic)
+        else:
+            log.info("this member was assigned no partition (the group has more members than partitions)")
         for tp in assigned:
             self._take(tp)
 
-    def _take(self, tp) -> None:
+    def _take(self, tp, fallback: int | None = None) -> None:
+        """Own ``tp`` from its lake state; with none, from ``fallback`` (or Kafka's committed offset)."""
         writer = PartitionWriter(self.lake, tp.topic, tp.partition, self.topic_id)
         resume = self._until_lake_answers(f"recovering {tp.topic}[{tp.partition}]", writer.recover)
+        if resume is None and fallback is not None:
+            resume = writer.batch.start = fallback
         if resume is not None:
             self.consumer.seek(tp, resume)
         log.info(
@@ -357,6 +377,7 @@ class LakeSink:
             resume if resume is not None else "the committed Kafka offset (no lake state yet)",
         )
         self.writers[tp] = writer
+        self._gaps.pop(tp, None)
 
     def _until_lake_answers(self, what: str, action):
         delay = 0.5
@@ -382,6 +403,9 @@ class LakeSink:
             outage = kafka.OutageGuard("sink")
             while not stop.is_set():
                 polled = outage.poll(self.consumer, stop, timeout_ms=self._poll_timeout_ms())
+                if self._callback_error is not None:
+                    raise SinkError(f"the sink cannot own its partitions: {self._callback_error}")
+                self._watch_assignment()
                 for tp, messages in polled.items():
                     self._absorb(tp, messages)
                 self._commit(force=False)
@@ -401,10 +425,26 @@ class LakeSink:
                 wait = min(wait, writer.batch.opened + self.settings.sink_max_age_seconds - now)
         return max(10, int(wait * 1000))
 
+    def _watch_assignment(self) -> None:
+        """Say so when this member has held no partition for a while: it is not silently idle."""
+        if self.writers:
+            self._idle_since = None
+            return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        elif now - self._idle_since >= IDLE_WARNING_SECONDS:
+            log.warning("this member has held no partition of %s for %.0f s (more members than partitions, "
+                        "or the group coordinator has not assigned any)", self.settings.kafka_topic,
+                        now - self._idle_since)
+            self._idle_since = now
+
     def _absorb(self, tp, messages) -> None:
         writer = self.writers.get(tp)
         if writer is None:
             return  # revoked in this very poll
+        if messages and not self._contiguous(tp, writer, messages[0].offset):
+            return
         batch = writer.batch
         date_of = records.validated_date
         max_records, max_bytes = self.settings.sink_max_records, self.settings.sink_max_bytes
@@ -434,6 +474,35 @@ class LakeSink:
                     return  # fenced and re-seeked: the rest of this poll is stale
                 batch = writer.batch
 
+    def _contiguous(self, tp, writer: PartitionWriter, first: int) -> bool:
+        """Whether a fetch starts where the partition's next record must; handle it if not.
+
+        Stale records (re-delivered before a seek) are skipped record by record in
+        ``_absorb``. A fetch that starts *after* the expected offset is a gap: the
+        partition is read again from there once; if the gap stays, those offsets do not
+        exist (deleted by retention, or never records), which is logged as an error and
+        accepted, so the sink goes on instead of stopping the partition for good.
+        """
+        batch = writer.batch
+        expected = batch.start if batch.last is None else batch.last + 1
+        if expected is None or first <= expected:
+            return True
+        if self._gaps.get(tp) != (expected, first):
+            self._gaps[tp] = (expected, first)
+            log.warning("%s[%d]: expected offset %d, the fetch started at %d; reading again from %d",
+                        tp.topic, tp.partition, expected, first, expected)
+            self.consumer.seek(tp, expected)
+            return False
+        earliest = self.consumer.beginning_offsets([tp]).get(tp)
+        why = "deleted by retention before the sink read them" if earliest and earliest > expected else \
+            "absent from the partition"
+        log.error("%s[%d]: offsets %d-%d are %s; the lake will not have them",
+                  tp.topic, tp.partition, expected, first - 1, why)
+        self._gaps.pop(tp)
+        if batch.last is None:
+            batch.start = first
+        return True
+
     def _commit(self, force: bool = False, final: bool = False, only=None) -> None:
         """Publish a finished commit and start the next due one (all of them, waiting, with
         ``force``; just ``only``'s if given)."""
@@ -451,10 +520,10 @@ class LakeSink:
                         self._start_commit(Commit(tp, writer, batch))
                         self._finish_commit(wait=force)
         except Fenced as error:
-            self._inflight = None
+            commit, self._inflight = self._inflight, None
             log.warning("%s; re-reading the partition from the lake's position", error)
-            for tp in list(self.writers):
-                self._take(tp)
+            if commit is not None and self.writers.get(commit.tp) is commit.writer:
+                self._take(commit.tp, fallback=commit.batch.start)
         except (LakeError, OSError, BrokerError) as error:
             self._retry_at = time.monotonic() + self._backoff
             log.warning(
@@ -507,9 +576,13 @@ class LakeSink:
             log.warning("Kafka offset commit failed (%s); the lake state is authoritative", error)
 
     def _send_dead_letters(self, entries) -> None:
+        """Deliver dead letters or raise BrokerError (then the batch is held, like any outage)."""
         topic = self.settings.kafka_dlq_topic
-        futures = [self.dlq.send(topic, key=key, value=value, headers=headers) for key, value, headers in entries]
-        self.dlq.flush(timeout=30)
+        try:
+            futures = [self.dlq.send(topic, key=key, value=value, headers=headers) for key, value, headers in entries]
+            self.dlq.flush(timeout=30)
+        except kafka.KafkaError as error:
+            raise BrokerError(f"dead-letter topic {topic} is unreachable: {type(error).__name__}: {error}") from None
         for future in futures:
             if not future.succeeded():
                 raise BrokerError(f"dead-letter topic {topic} did not take a record: {future.exception}")

@@ -82,12 +82,12 @@ class LocalLake(Lake):
             raise
         except OSError as error:  # e.g. a filesystem without hard links
             raise LakeError(f"cannot rename {src} to {dst}: {error.strerror}") from error
-        # Crash from here on: the file is complete under both names; the source is a
-        # leftover temporary name, which nothing reads.
-        os.unlink(source)
+        # The new name is made durable before the old one goes: a power loss in between
+        # leaves the file under both names (the source a leftover temporary name, which
+        # nothing reads), never under neither.
         _fsync_dir(target.parent)
-        if source.parent != target.parent:
-            _fsync_dir(source.parent)
+        os.unlink(source)
+        _fsync_dir(source.parent)
 
     def _rename_directory(self, source: Path, target: Path, src: str, dst: str) -> None:
         # link() cannot take directories. rename() would silently replace an empty

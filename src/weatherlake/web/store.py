@@ -27,16 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
-
-from weatherlake.lake import Lake, join
+from weatherlake.lake import Lake, layout
 from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer, read_rows
 
 log = logging.getLogger(__name__)
 
-SINK_STATE_DIR = "raw/_state"
 #: Memo kinds whose key is (kind, city_id, ...) and whose value depends on that city alone.
-PER_CITY = frozenset({"hourly", "stats", "periods", "anomalies", "current"})  # weatherlake.ingest.sink.STATE (not imported: it pulls in Kafka)
+PER_CITY = frozenset({"hourly", "stats", "periods", "anomalies", "current"})
 
 
 @dataclass(frozen=True)
@@ -249,19 +246,8 @@ class ViewStore:
         return loaded
 
     def _sink_offsets(self, lake: Lake) -> dict[int, int]:
-        """What the lake sink has committed per partition (its write-ahead state files)."""
-        offsets = {}
-        prefix = f"{self.topic}+"
-        for name in lake.list(SINK_STATE_DIR):
-            if not (name.startswith(prefix) and name.endswith(".json")):
-                continue
-            partition = name[len(prefix) : -len(".json")]
-            if not partition.isdigit():
-                continue
-            data = lake.read_atomic(join(SINK_STATE_DIR, name))
-            if data:
-                offsets[int(partition)] = int(orjson.loads(data)["next_offset"])
-        return offsets
+        """What the lake sink has committed per partition (its state, see lake/layout.py)."""
+        return layout.sink_positions(lake, self.topic)
 
     def close(self) -> None:
         if self._lake is not None:

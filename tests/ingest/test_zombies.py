@@ -1,0 +1,167 @@
+"""Members frozen past their session (zombies), killed and restarted, callbacks that fail.
+
+The randomized run's only assertion is the lake's content: every record exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+
+import orjson
+import pytest
+
+from tests.factories import observation
+from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sink_env, start_cli, wait_for
+from tests.lakeview import committed
+from weatherlake.errors import BrokerError
+from weatherlake.ingest import kafka
+from weatherlake.ingest.sink import LakeSink, PartitionWriter, SinkError
+from weatherlake.lake import LocalLake, open_lake
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.mark.slow
+def test_members_frozen_past_their_session_killed_and_restarted_leave_every_record_once(
+        broker, make_settings, tmp_path):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    lake = open_lake(settings)
+    count, chunk = 9000, 50
+    env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
+    errors: list[BaseException] = []
+
+    def feed():
+        try:
+            for start in range(0, count, chunk):
+                publish(settings, chunk, start=start)
+                time.sleep(0.15)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    log_path = tmp_path / "sinks.log"
+    members = [start_cli(env, "consume", log_path=log_path) for _ in range(2)]
+    rng = random.Random(13)
+    try:
+        wait_for(lambda: len(committed(lake)) > 300, 60, "both members to commit")
+        for round_ in range(4):
+            member = rng.choice([m for m in members if m.poll() is None])
+            if round_ == 2:  # a crash among the freezes
+                member.send_signal(signal.SIGKILL)
+                member.wait()
+                members.append(start_cli(env, "consume", log_path=log_path))
+            else:  # frozen past the 6 s session timeout: the group moves on without it
+                member.send_signal(signal.SIGSTOP)
+                time.sleep(rng.uniform(7.0, 9.0))
+                member.send_signal(signal.SIGCONT)
+            time.sleep(rng.uniform(1.0, 3.0))
+        feeder.join(180)
+        assert not feeder.is_alive() and not errors, errors
+        wait_for(lambda: len(committed(lake)) >= count, 180, f"all {count} records")
+        time.sleep(2)  # a zombie's late commit would land now
+        for member in members:
+            if member.poll() is None:
+                member.send_signal(signal.SIGTERM)
+                assert member.wait(60) == 0
+    finally:
+        for member in members:
+            if member.poll() is None:
+                member.send_signal(signal.SIGCONT)
+                member.kill()
+                member.wait()
+    assert lake_keys(lake) == expected_keys(count)
+    assert lake.list("raw/_tmp") == []
+
+
+class BrokenLake(LocalLake):
+    """A lake whose reads fail with an error the sink does not expect (a bug, say)."""
+
+    def read(self, path: str) -> bytes:
+        raise RuntimeError("unexpected failure reading " + path)
+
+    def list(self, directory: str) -> list[str]:
+        raise RuntimeError("unexpected failure listing " + directory)
+
+
+def test_a_failing_rebalance_callback_stops_the_sink_with_an_error(broker, make_settings, tmp_path, caplog):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    publish(settings, 10)
+    sink = LakeSink(settings, BrokenLake(tmp_path / "lake"))
+    stop = threading.Event()
+    timer = threading.Timer(60, stop.set)  # a bound, should the sink sit silent
+    timer.start()
+    try:
+        with pytest.raises(SinkError, match="cannot own its partitions: unexpected failure"):
+            sink.run(stop)
+    finally:
+        timer.cancel()
+    assert not stop.is_set(), "the sink sat silent until stopped"
+    assert any("rebalance callback on_partitions_assigned failed" in r.getMessage() for r in caplog.records)
+
+
+class TimingOutProducer:
+    def send(self, *args, **kwargs):
+        raise kafka.KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+
+    def flush(self, timeout=None):
+        pass
+
+
+def test_a_dead_letter_send_that_times_out_is_a_broker_outage_not_a_crash(make_settings, tmp_path):
+    sink = LakeSink(make_settings(), LocalLake(tmp_path / "lake"))
+    sink.dlq = TimingOutProducer()
+    with pytest.raises(BrokerError, match="dead-letter topic .* is unreachable: KafkaTimeoutError"):
+        sink._send_dead_letters([(None, b"{bad", [])])
+
+
+class Message:
+    def __init__(self, offset: int) -> None:
+        self.offset, self.key = offset, b"london-gb"
+        self.value = orjson.dumps(observation(offset))
+
+
+class SeekingConsumer:
+    """What _absorb asks of the consumer when a fetch does not start where it must."""
+
+    def __init__(self, earliest: int) -> None:
+        self.earliest, self.seeks = earliest, []
+
+    def seek(self, tp, offset: int) -> None:
+        self.seeks.append(offset)
+
+    def beginning_offsets(self, partitions):
+        return {tp: self.earliest for tp in partitions}
+
+
+def test_a_fetch_after_a_gap_is_read_again_then_accepted_as_a_loss_at_kafka(make_settings, tmp_path, caplog):
+    tp = kafka.TopicPartition("t", 0)
+    sink = LakeSink(make_settings(), LocalLake(tmp_path / "lake"))
+    sink.consumer = SeekingConsumer(earliest=15)
+    writer = PartitionWriter(sink.lake, "t", 0)
+    writer.recover()
+    writer.batch.start = 10  # the lake's state says: go on at 10
+    sink.writers[tp] = writer
+    fetch = [Message(offset) for offset in range(15, 20)]
+    sink._absorb(tp, fetch)
+    assert sink.consumer.seeks == [10] and writer.batch.count == 0  # read again from 10, this fetch dropped
+    sink._absorb(tp, fetch)  # the same gap again: offsets 10-14 are gone (retention)
+    assert writer.batch.count == 5 and writer.batch.start == 15
+    assert any("offsets 10-14 are deleted by retention" in r.getMessage() for r in caplog.records)
+
+
+def test_records_before_the_expected_offset_are_skipped_one_by_one(make_settings, tmp_path):
+    tp = kafka.TopicPartition("t", 0)
+    sink = LakeSink(make_settings(), LocalLake(tmp_path / "lake"))
+    sink.consumer = SeekingConsumer(earliest=0)
+    writer = PartitionWriter(sink.lake, "t", 0)
+    writer.recover()
+    writer.batch.start = 12
+    sink.writers[tp] = writer
+    sink._absorb(tp, [Message(offset) for offset in range(10, 16)])  # 10 and 11 are in the lake already
+    assert sink.consumer.seeks == [] and (writer.batch.start, writer.batch.last, writer.batch.count) == (12, 15, 4)
