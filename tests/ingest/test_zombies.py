@@ -21,17 +21,23 @@ from weatherlake.ingest import kafka
 from weatherlake.ingest.sink import LakeSink, PartitionWriter, SinkError
 from weatherlake.lake import LocalLake, open_lake
 
-pytestmark = pytest.mark.broker
-
 
 @pytest.mark.slow
+@pytest.mark.parametrize("on", ["embedded", pytest.param("apache", marks=pytest.mark.engines)])
 def test_members_frozen_past_their_session_killed_and_restarted_leave_every_record_once(
-        broker, make_settings, tmp_path):
-    settings = make_settings(broker)
+        on, request, make_settings, tmp_path):
+    """On the embedded broker and a local lake; on Apache Kafka and HDFS (slower commits,
+    and a spell of safe mode while a member is frozen)."""
+    if on == "embedded":
+        settings = make_settings(request.getfixturevalue("broker"))
+        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
+    else:
+        settings = make_settings(engines=request.getfixturevalue("engines"))
+        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3, WEBHDFS_URL=settings.webhdfs_url,
+                       HDFS_USER=settings.hdfs_user, LAKE_ROOT=settings.lake_root)
     kafka.ensure_topics(settings)
     lake = open_lake(settings)
     count, chunk = 9000, 50
-    env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
     errors: list[BaseException] = []
 
     def feed():
@@ -55,6 +61,13 @@ def test_members_frozen_past_their_session_killed_and_restarted_leave_every_reco
                 member.send_signal(signal.SIGKILL)
                 member.wait()
                 members.append(start_cli(env, "consume", log_path=log_path))
+            elif round_ == 1 and on == "apache":  # the lake refuses writes for a while (safe mode)
+                engines = request.getfixturevalue("engines")
+                engines.hdfs.safe_mode("enter")
+                member.send_signal(signal.SIGSTOP)
+                time.sleep(rng.uniform(7.0, 9.0))
+                engines.hdfs.safe_mode("leave")
+                member.send_signal(signal.SIGCONT)
             else:  # frozen past the 6 s session timeout: the group moves on without it
                 member.send_signal(signal.SIGSTOP)
                 time.sleep(rng.uniform(7.0, 9.0))
@@ -88,6 +101,7 @@ class BrokenLake(LocalLake):
         raise RuntimeError("unexpected failure listing " + directory)
 
 
+@pytest.mark.broker
 def test_a_failing_rebalance_callback_stops_the_sink_with_an_error(broker, make_settings, tmp_path, caplog):
     settings = make_settings(broker)
     kafka.ensure_topics(settings)
