@@ -89,6 +89,8 @@ class Settings:
     # Serving.
     web_port: int = field(default=5000, metadata={"env": "WEB_PORT"})
     log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL"})
+    # Where `weatherlake analytics` and the scheduler keep spark-submit's whole output.
+    analytics_log_dir: str = field(default="var/logs", metadata={"env": "ANALYTICS_LOG_DIR"})
     # Serving, beyond the port (checked by weatherlake.web.check_settings).
     web_host: str = field(default="127.0.0.1", metadata={"env": "WEB_HOST"})
     web_workers: int = field(default=2, metadata={"env": "WEB_WORKERS"})

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +37,8 @@ RESULT = {
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings.from_env({"LAKE_URL": tmp_path.as_uri(), "SPARK_MASTER": "local[2]", "LOG_LEVEL": "DEBUG"})
+    return Settings.from_env({"LAKE_URL": tmp_path.as_uri(), "SPARK_MASTER": "local[2]", "LOG_LEVEL": "DEBUG",
+                              "ANALYTICS_LOG_DIR": str(tmp_path / "logs")})
 
 
 @pytest.fixture
@@ -52,6 +54,7 @@ def fake_spark_submit(tmp_path):
             with open(os.environ["FAKE_LOG"], "a") as log:
                 log.write(json.dumps({{"pid": os.getpid(), "argv": sys.argv[1:], "start": time.time()}}) + "\\n")
             print("26/11/23 10:00:00 WARN NativeCodeLoader: whatever", flush=True)
+            print("26/11/23 10:00:01 INFO BlockManagerMasterEndpoint: chatter", flush=True)
             print("weatherlake.batch.jobs: run x: reading 1 date directories", file=sys.stderr, flush=True)
             if mode == "fail":
                 sys.exit(3)
@@ -105,6 +108,11 @@ def test_analytics_streams_progress_and_prints_the_figures(settings, fake_spark_
                                             "--spark-submit", str(fake_spark_submit)], obj=settings)
     assert result.exit_code == 0, result.output
     assert "reading 1 date directories" in result.output and "NativeCodeLoader" in result.output
+    # Spark's INFO chatter stays out of the console, in the log file the console names.
+    spark_log = Path(settings.analytics_log_dir) / "spark.log"
+    assert "BlockManagerMasterEndpoint" not in result.output and f"Spark's full log: {spark_log}" in result.output
+    assert "BlockManagerMasterEndpoint: chatter" in spark_log.read_text()
+    assert "reading 1 date directories" in spark_log.read_text()
     assert result.stdout.strip().splitlines()[-1] == (
         "run 20261123T100000Z-abcd: city_stats 5 rows; from 10 records (7 accepted, 1 malformed, "
         "1 impossible, 1 duplicates), cutoff 2026-11-23T09:00:00Z, 12.5 s"
@@ -219,3 +227,22 @@ def test_sigterm_stops_the_scheduler_and_its_running_job(settings, fake_spark_su
     assert "SIGTERM received" in stderr and "scheduler stopped after 1 run(s)" in stderr
     with pytest.raises(ProcessLookupError):
         os.kill(call["pid"], 0)  # the spark-submit stand-in went with it
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    ("26/12/02 10:25:40 INFO SparkContext: Running Spark version 4.0.1", False),
+    ("26/12/02 10:25:40 DEBUG Utils: x", False),
+    ("26/12/02 10:25:40 WARN Utils: Your hostname resolves to a loopback address", True),
+    ("26/12/02 10:25:40 ERROR Executor: Exception in task 0.0", True),
+    ("2026-12-02 10:27:09,123 INFO    weatherlake.batch.jobs: run x: published", True),
+    ("Traceback (most recent call last):", True),
+    ("Error: Unrecognized option: --bogus", True),
+])
+def test_the_console_gets_the_jobs_lines_and_sparks_warnings(line, shown):
+    assert submit.for_the_console(line) is shown
+
+
+def test_an_unwritable_log_directory_sends_everything_to_the_console(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert submit.spark_log_file(str(blocker / "logs")) is None

@@ -16,7 +16,14 @@ import click
 
 from weatherlake.batch import VIEWS
 from weatherlake.batch.scheduler import Scheduler, parse_every
-from weatherlake.batch.submit import JobRequest, SparkSubmit, build_command, describe, submit_environment
+from weatherlake.batch.submit import (
+    JobRequest,
+    SparkSubmit,
+    build_command,
+    describe,
+    spark_log_file,
+    submit_environment,
+)
 from weatherlake.config import Settings
 
 log = logging.getLogger(__name__)
@@ -82,12 +89,16 @@ def analytics(settings: Settings, job, date_from, date_to, keep_runs, driver_mem
 
     Reads the raw lake under LAKE_URL/LAKE_ROOT (all of it unless --from/--to narrow
     it), writes analytics/<view>/run=<id>/ and then points each view's _LATEST at it.
-    Spark's progress is streamed to stderr; the run's figures are printed at the end.
+    The job's progress and Spark's warnings go to stderr, Spark's whole log to
+    ANALYTICS_LOG_DIR/spark.log; the run's figures are printed at the end.
     """
     request = _request(job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit)
     argv = build_command(settings, request)
-    click.echo(f"Running {job} on {settings.spark_master} over {settings.lake_uri}", err=True)
-    result = SparkSubmit(argv, submit_environment(os.environ)).run(on_line=lambda line: click.echo(line, err=True))
+    file_log = spark_log_file(settings.analytics_log_dir)
+    click.echo(f"Running {job} on {settings.spark_master} over {settings.lake_uri}"
+               + (f" (Spark's full log: {file_log.path})" if file_log else ""), err=True)
+    result = SparkSubmit(argv, submit_environment(os.environ)).run(
+        on_line=lambda line: click.echo(line, err=True), file_log=file_log)
     click.echo(describe(result))
 
 
@@ -111,13 +122,16 @@ def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_
     stop = threading.Event()
     current: list[SparkSubmit] = []
 
+    file_log = spark_log_file(settings.analytics_log_dir)
+
     def run_once() -> None:
         job_run = SparkSubmit(argv, env)
         current[:] = [job_run]
         if stop.is_set():
             return
-        log.info("analytics run starting: %s on %s", request.job, settings.spark_master)
-        result = job_run.run(on_line=lambda line: spark_log.info("%s", line))
+        log.info("analytics run starting: %s on %s%s", request.job, settings.spark_master,
+                 f" (Spark's full log: {file_log.path})" if file_log else "")
+        result = job_run.run(on_line=lambda line: spark_log.info("%s", line), file_log=file_log)
         log.info("analytics %s", describe(result))
 
     def on_signal(signum, _frame) -> None:

@@ -21,7 +21,9 @@ import contextlib
 import importlib.util
 import json
 import logging
+import logging.handlers
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -124,6 +126,43 @@ def submit_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+#: Spark's own log lines (log4j's default layout): ``26/12/02 10:25:40 INFO SparkContext: ...``.
+_SPARK_LOG_LINE = re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
+
+
+def for_the_console(line: str) -> bool:
+    """Whether a line of spark-submit's output is worth a person's attention.
+
+    Spark's INFO chatter (block managers, executors, transport clients) is not; its
+    warnings and errors are, and so is everything that is not Spark's log: the job's own
+    log lines, a Python traceback, spark-submit's usage errors.
+    """
+    match = _SPARK_LOG_LINE.match(line)
+    return match is None or match[1] in ("WARN", "ERROR", "FATAL")
+
+
+def spark_log_file(directory: str) -> logging.Logger | None:
+    """A logger that keeps spark-submit's whole output in ``<directory>/spark.log``.
+
+    Rotated at 10 MB, three files kept. None if the directory cannot be written: then
+    the console gets every line, as without a file.
+    """
+    path = Path(directory) / "spark.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 << 20, backupCount=3, encoding="utf-8")
+    except OSError as error:
+        log.warning("cannot keep Spark's log in %s (%s); it goes to the console", path, error.strerror)
+        return None
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    file_log = logging.getLogger(f"weatherlake.spark-file.{path.resolve()}")
+    file_log.handlers[:] = [handler]
+    file_log.setLevel(logging.INFO)
+    file_log.propagate = False
+    file_log.path = path  # type: ignore[attr-defined]
+    return file_log
+
+
 class SparkSubmit:
     """One spark-submit child: started, streamed line by line, cancellable from a signal handler."""
 
@@ -133,11 +172,21 @@ class SparkSubmit:
         self._process: subprocess.Popen | None = None
         self._cancelled = threading.Event()
 
-    def run(self, on_line: Callable[[str], None]) -> dict | None:
-        """Run to the end, passing each output line to ``on_line``; return the job's result.
+    def run(self, on_line: Callable[[str], None], file_log: logging.Logger | None = None) -> dict | None:
+        """Run to the end, passing output lines to ``on_line``; return the job's result.
 
-        Raise :class:`BatchError` if spark-submit cannot start, fails, or was cancelled.
+        With ``file_log`` every line goes there and ``on_line`` gets only those
+        :func:`for_the_console`; without it, ``on_line`` gets them all. Raise
+        :class:`BatchError` if spark-submit cannot start, fails, or was cancelled.
         """
+        if file_log is not None:
+            show = on_line
+
+            def on_line(line: str) -> None:
+                file_log.info("%s", line)
+                if for_the_console(line):
+                    show(line)
+
         log.debug("running %s", " ".join(self.argv))
         try:
             # Its own process group: cancel() stops spark-submit's JVM and the Python driver it started.
@@ -167,12 +216,13 @@ class SparkSubmit:
                 else:
                     on_line(line)
         code = self._process.wait()
+        where = getattr(file_log, "path", None) or "above"
         if self._cancelled.is_set():
             raise BatchError("the analytics run was cancelled")
         if code != 0:
-            raise BatchError(f"spark-submit exited with code {code} (its log is above)")
+            raise BatchError(f"spark-submit exited with code {code} (its log: {where})")
         if result is None:
-            raise BatchError("spark-submit finished without reporting a result (its log is above)")
+            raise BatchError(f"spark-submit finished without reporting a result (its log: {where})")
         return result
 
     def cancel(self, grace_seconds: float = 20.0) -> None:
