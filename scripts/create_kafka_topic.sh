@@ -8,9 +8,9 @@
 #
 # The compose service kafka-init (`weatherlake broker`) already creates the topics on
 # `docker compose up`; this is for operators. Kafka can add partitions but never remove
-# them, and the producer spreads cities over KAFKA_PARTITIONS partitions: after growing
-# weather.observations, set KAFKA_PARTITIONS to the new count and recreate the producer
-# (docs/deployment.md, "Scaling").
+# them. The producer reads the topic's partition count at its first send: after growing
+# weather.observations, restart the producer, and set KAFKA_PARTITIONS to the new count so
+# that kafka-init would create the same (docs/deployment.md, "Scaling").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +50,7 @@ for topic in "${topics[@]}"; do
     say "created $topic with $partitions partitions"
   elif [ "$current" -lt "$partitions" ]; then
     kafka_topics --alter --topic "$topic" --partitions "$partitions"
-    say "grew $topic from $current to $partitions partitions; set KAFKA_PARTITIONS=$partitions and recreate the producer"
+    say "grew $topic from $current to $partitions partitions; set KAFKA_PARTITIONS=$partitions (what kafka-init creates) and restart the producer so that it uses them"
   else
     say "$topic already has $current partitions"
   fi

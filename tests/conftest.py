@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import tempfile
 import uuid
@@ -57,6 +58,10 @@ def pytest_collection_finish(session):
         start_engines(session.config)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def start_engines(config) -> Engines:
     home = Path(tempfile.mkdtemp(prefix="weatherlake-engines-"))
     running = Engines(
@@ -65,6 +70,9 @@ def start_engines(config) -> Engines:
         HdfsEngine(home, *(free_port() for _ in range(5)), lake_user=HDFS_USER),
     )
     config.stash[ENGINES] = running
+    # A run stopped with SIGTERM (a CI timeout, `kill`) ends like Ctrl-C: pytest's session
+    # finish still runs, and stops the engines.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         running.start()
     except BaseException:

@@ -1,7 +1,7 @@
 """Observation record, schema version 1: build, validate, encode, parse.
 
 A record is a plain ``dict`` (what ``orjson`` decodes and encodes fastest). The fields,
-types and units are the contract in ``docs`` (design: "Observation record"):
+types and units below are the record's contract (docs/architecture.md refers here):
 
 * required: ``schema_version`` (1), ``city_id`` (slug), ``city``, ``country`` (ISO
   alpha-2), ``latitude``, ``longitude``, ``timestamp``, ``ingested_at`` (ISO-8601 UTC

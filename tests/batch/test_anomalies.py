@@ -180,7 +180,7 @@ def test_global_three_sigma_is_kept_only_as_a_worse_comparison(spark, climates, 
     frame = obs_frame(spark, rows)
     global_hits = {(r["timestamp"], r["metric"]) for r in anomalies.global_three_sigma(frame).collect()}
     night_jumps = {(a.hour.strftime("%Y-%m-%dT%H:%M:%SZ"), a.metric) for a in injected}
-    # The template's rule misses the night-time jumps (they are within that city's range)...
+    # The global rule misses the night-time jumps (they are within that city's range)...
     assert len(night_jumps & global_hits) < len(night_jumps)
     # ...and flags ordinary weather (spells, cold nights) far more than the robust method.
     ordinary_global = anomalies.global_three_sigma(ordinary_weather).count()

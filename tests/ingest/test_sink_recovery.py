@@ -264,3 +264,18 @@ def test_a_lake_written_with_the_single_state_file_is_resumed_and_migrated(tmp_p
     assert writer.commit(list) == 8
     assert not lake.exists(f"raw/_state/{TOPIC}+0.json")
     assert layout.sink_positions(lake, TOPIC) == {0: 8}
+
+
+def test_a_writer_far_behind_is_fenced_even_where_its_generation_was_pruned(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    behind = PartitionWriter(lake, TOPIC, 0)
+    behind.recover()  # knows no state: generation 0
+    consume_range(lake, PartitionWriter(lake, TOPIC, 0), 30, batch=5)  # six commits meanwhile
+    assert layout.generations(lake, TOPIC, 0)[0] > 1  # generation 1 was pruned: its name is free
+    for offset in range(0, 5):
+        behind.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+    with pytest.raises(Fenced):
+        behind.commit(list)
+    assert layout.load_state(lake, TOPIC, 0).next_offset == 30
+    assert sorted(key_of(r) for _, _, r in committed(lake)) == sorted(key_of(observation(i)) for i in range(30))
+    assert lake.list(TMP) == []

@@ -179,3 +179,22 @@ def test_records_before_the_expected_offset_are_skipped_one_by_one(make_settings
     sink.writers[tp] = writer
     sink._absorb(tp, [Message(offset) for offset in range(10, 16)])  # 10 and 11 are in the lake already
     assert sink.consumer.seeks == [] and (writer.batch.start, writer.batch.last, writer.batch.count) == (12, 15, 4)
+
+
+@pytest.mark.parametrize(("dropped", "fallback", "expected"), [(None, None, None), (40, None, 40), (40, 25, 25)])
+def test_a_partition_without_lake_state_resumes_where_this_member_dropped_records(make_settings, tmp_path, dropped,
+                                                                                  fallback, expected):
+    """A member given back a partition keeps its fetch position, past the batch it dropped."""
+    sink = LakeSink(make_settings(), LocalLake(tmp_path / "lake"))
+    sink.consumer = SeekingConsumer(earliest=0)
+    tp = kafka.TopicPartition("t", 0)
+    if dropped is not None:
+        writer = PartitionWriter(sink.lake, "t", 0)
+        writer.recover()
+        for offset in range(dropped, dropped + 3):
+            writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+        sink.writers[tp] = writer
+        sink.on_partitions_revoked([tp])
+    sink._take(tp, fallback=fallback)
+    assert sink.consumer.seeks == ([] if expected is None else [expected])
+    assert sink.writers[tp].batch.start == expected

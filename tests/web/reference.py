@@ -1,6 +1,6 @@
 """Independent reference computations of the batch views from raw records, for the tests.
 
-Written from the view definitions in design.md and the batch modules' docstrings, in
+Written from the view definitions in docs/batch.md and the batch modules' docstrings, in
 plain Python with none of the serving layer's code: what the merge of "batch up to the
 cutoff" and "speed after it" must equal is the view computed over all the records.
 """

@@ -42,7 +42,7 @@ value expected from the hour of day and the neighbouring hours), ``score``, ``se
 ``seasonal_score`` (against the hour-of-day median and MAD alone), ``local_scale`` and
 ``hour_of_day``.
 
-:func:`global_three_sigma` keeps the original template's rule (mean +- 3 standard
+:func:`global_three_sigma` keeps the common global rule (mean +- 3 standard
 deviations per city over the whole window) for comparison only; it is not published: it
 flags the hours of a cold spell and misses a night-time spike (docs/batch.md).
 """
@@ -283,7 +283,7 @@ def transform(
 
 
 def global_three_sigma(observations: DataFrame, sigmas: float = 3.0, metrics: tuple[str, ...] = METRICS) -> DataFrame:
-    """The template's rule, for comparison only: |value - city mean| > 3 city standard deviations.
+    """The common global rule, for comparison only: |value - city mean| > 3 city standard deviations.
 
     Rows like :func:`transform`'s (``baseline`` = the city's mean, ``score`` = z-score).
     """

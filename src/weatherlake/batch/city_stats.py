@@ -1,6 +1,6 @@
 """The ``city_stats`` view: per city over the whole window, and per city per day, week, month.
 
-Rows (design.md "Batch views"): ``city_id``, ``city``, ``record_count``,
+Rows (docs/batch.md, the views table): ``city_id``, ``city``, ``record_count``,
 ``avg_temperature``, ``min_temperature``, ``max_temperature``, ``stddev_temperature``
 (sample standard deviation; absent for a single record), ``avg_humidity``,
 ``avg_wind_speed``, ``total_rainfall``, ``avg_pressure``, ``first_timestamp``,

@@ -328,6 +328,9 @@ class LakeSink:
         self._inflight: Commit | None = None  # one batch at a time, so commits keep their order
         self._callback_error: BaseException | None = None
         self._gaps: dict = {}  # TopicPartition -> (expected, found) of a gap seen once
+        # TopicPartition -> first offset of the uncommitted records this member dropped
+        # when the partition was revoked (the lake's position, while it has no state).
+        self._dropped: dict = {}
         self._idle_since: float | None = None  # since when this member holds no partition
 
     def in_callback(self, callback, partitions) -> None:
@@ -344,15 +347,22 @@ class LakeSink:
         if commit and commit.tp in revoked:
             # Let it end (committed, or not: then the next owner re-reads those records)
             # before the partition is given away; its outcome is the next owner's business.
+            failed = commit.future is None
             if commit.future is not None:
-                with contextlib.suppress(Exception):
+                try:
                     commit.future.result()
+                except Exception:
+                    failed = True
+            if failed and commit.batch.start is not None:
+                self._dropped[commit.tp] = commit.batch.start
             self._inflight = None
         for tp in revoked:
             writer = self.writers.pop(tp, None)
             if writer and writer.batch.last is not None:
                 log.info("%s[%d] revoked; its %d uncommitted records will be re-read by the next owner",
                          tp.topic, tp.partition, writer.batch.count)
+            if writer and writer.batch.start is not None:
+                self._dropped.setdefault(tp, writer.batch.start)  # a failed commit's batch began earlier
 
     def on_partitions_assigned(self, assigned) -> None:
         if assigned:
@@ -365,17 +375,27 @@ class LakeSink:
             self._take(tp)
 
     def _take(self, tp, fallback: int | None = None) -> None:
-        """Own ``tp`` from its lake state; with none, from ``fallback`` (or Kafka's committed offset)."""
+        """Own ``tp`` and position the consumer where the lake needs it next.
+
+        From the lake state; with none (a new lake), from ``fallback`` or from where a
+        batch this member dropped at a revocation began: a partition given back to the
+        member that had it keeps its fetch position, past that batch. Otherwise the
+        consumer starts at the group's committed offset, or the earliest.
+        """
         writer = PartitionWriter(self.lake, tp.topic, tp.partition, self.topic_id)
         resume = self._until_lake_answers(f"recovering {tp.topic}[{tp.partition}]", writer.recover)
-        if resume is None and fallback is not None:
-            resume = writer.batch.start = fallback
-        if resume is not None:
-            self.consumer.seek(tp, resume)
-        log.info(
-            "assigned %s[%d]; resuming at %s", tp.topic, tp.partition,
-            resume if resume is not None else "the committed Kafka offset (no lake state yet)",
-        )
+        dropped = self._dropped.pop(tp, None)
+        origin = "from the lake's state"
+        if resume is None:
+            resume = fallback if fallback is not None else dropped
+            origin = "where the dropped batch began; no lake state yet"
+            writer.batch.start = resume
+        if resume is None:
+            log.info("assigned %s[%d]; resuming at the group's committed offset (no lake state yet)",
+                     tp.topic, tp.partition)
+        else:
+            self.consumer.seek(tp, resume)  # never blocks: this may run inside kafka-python's IO thread
+            log.info("assigned %s[%d]; resuming at %d (%s)", tp.topic, tp.partition, resume, origin)
         self.writers[tp] = writer
         self._gaps.pop(tp, None)
 

@@ -157,14 +157,22 @@ def create_state(lake: Lake, topic: str, partition: int, state: PartitionState, 
     """Create generation ``state.generation``; False if another writer created it first.
 
     The content is written completely under a name of this writer's, then renamed to the
-    generation's name, which never overwrites: the compare-and-set.
+    generation's name, which never overwrites: the compare-and-set. Old generations are
+    pruned, so a writer far behind could find its generation's name free: a newer
+    generation present after the rename fences it too (generations only grow, and the
+    newest is never pruned).
     """
     staged = join(state_dir(topic, partition), f".{state.generation:012d}-{token}.tmp")
+    target = _generation_path(topic, partition, state.generation)
     lake.write(staged, state.to_json())
     try:
-        lake.rename(staged, _generation_path(topic, partition, state.generation))
+        lake.rename(staged, target)
     except TargetExists:
         lake.delete(staged)
+        return False
+    if generations(lake, topic, partition)[-1] > state.generation:
+        # A generation this old was pruned, so the name was free: the writer is far behind.
+        lake.delete(target)
         return False
     return True
 
