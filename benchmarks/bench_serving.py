@@ -15,7 +15,12 @@ city's live data changes each time, the worst case; ``--changed-cities N`` chang
   was *due*, so a server that falls behind shows it (no coordinated omission);
 * a closed loop with 8 connections measures the most requests/s the server gives;
 * headless Chromium (Debian's) loads the dashboard 3 times and times it until every
-  panel has rendered.
+  panel has rendered;
+* then every city's longest series and chart are asked for, 10 cities at a time, to fill
+  each worker's cache, and each worker's resident memory is printed (now, and its peak). ``--memory-only`` does just that:
+
+    .venv/bin/python benchmarks/bench_serving.py --memory-only --snapshot-every 0 --cities 10000
+    .venv/bin/python benchmarks/bench_serving.py --memory-only --snapshot-every 0 --cities 1000 --hours 8760
 
 Only 127.0.0.1 is ever contacted; every loop is bounded in count and time. Figures, not
 assertions: the machine is shared, so compare runs, not single numbers.
@@ -39,10 +44,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import free_port  # noqa: E402
-from tests.web.lakedata import publish_view  # noqa: E402
 
 from weatherlake.config import Settings  # noqa: E402
 from weatherlake.lake import open_lake  # noqa: E402
@@ -64,40 +70,82 @@ def iso(moment: datetime) -> str:
 
 
 def write_lake(lake, cities: list[str], hours: int) -> str:
-    """Batch views up to the cutoff and a speed snapshot after it; returns the cutoff."""
+    """Batch views up to the cutoff and a speed snapshot after it; returns the cutoff.
+
+    Written a city at a time into part files of PART_BYTES, so a year of hourly data for
+    1,000 cities (8.76 million rows) never sits in this process's memory.
+    """
     rng = random.Random(7)
     cutoff_moment = END - timedelta(minutes=40)
     cutoff = iso(cutoff_moment)
-    hourly, stats, diurnal, anomalies = [], [], [], []
+    views = {view: ViewWriter(lake, view) for view in ("hourly_trends", "city_stats", "diurnal_profile", "anomalies")}
+    hourly, stats, diurnal, anomalies = views.values()
     for city_id in cities:
         name = city_id.split("-")[0].title()
         base = rng.uniform(-5, 30)
         for h in range(hours, 0, -1):
             hour = cutoff_moment.replace(minute=0) - timedelta(hours=h - 1)
             t = base + 5 * ((hour.hour - 12) / 12) + rng.gauss(0, 1)
-            hourly.append({"city_id": city_id, "city": name, "hour": iso(hour), "record_count": 1,
-                           "avg_temperature": round(t, 4), "min_temperature": round(t, 2), "max_temperature": round(t, 2),
-                           "avg_humidity": 60.0, "avg_pressure": 1012.0, "avg_wind_speed": 3.0, "total_rainfall": 0.0,
-                           "rolling_24h_avg_temperature": round(base, 4), "rolling_24h_record_count": 24})
+            hourly.add({"city_id": city_id, "city": name, "hour": iso(hour), "record_count": 1,
+                        "avg_temperature": round(t, 4), "min_temperature": round(t, 2), "max_temperature": round(t, 2),
+                        "avg_humidity": 60.0, "avg_pressure": 1012.0, "avg_wind_speed": 3.0, "total_rainfall": 0.0,
+                        "rolling_24h_avg_temperature": round(base, 4), "rolling_24h_record_count": 24})
         common = {"city_id": city_id, "city": name, "avg_temperature": round(base, 4), "min_temperature": base - 8,
                   "max_temperature": base + 8, "stddev_temperature": 3.1, "avg_humidity": 60.0, "avg_wind_speed": 3.0,
                   "total_rainfall": 12.0, "avg_pressure": 1012.0, "first_timestamp": iso(END - timedelta(hours=hours)),
                   "last_timestamp": cutoff}
-        stats.append({**common, "record_count": hours})
+        stats.add({**common, "record_count": hours})
         for d in range(hours // 24 + 1):
             day = (cutoff_moment - timedelta(days=d)).date().isoformat()
-            stats.append({**common, "record_count": 24, "period": "day", "period_start": day})
-        diurnal += [{"city_id": city_id, "city": name, "hour_of_day": h, "record_count": hours // 24,
-                     "avg_temperature": base, "avg_humidity": 60.0, "avg_wind_speed": 3.0, "avg_pressure": 1012.0}
-                    for h in range(24)]
-        anomalies.append({"city_id": city_id, "city": name, "timestamp": iso(cutoff_moment - timedelta(hours=30)),
-                          "metric": "temperature", "value": base + 12, "baseline": base, "score": 6.5,
-                          "severity": "severe", "method": "seasonal_mad_local_context"})
-    for view, rows in (("hourly_trends", hourly), ("city_stats", stats), ("diurnal_profile", diurnal),
-                       ("anomalies", anomalies)):
-        publish_view(lake, view, rows, cutoff=cutoff, records=len(hourly), published_at=iso(END))
+            stats.add({**common, "record_count": 24, "period": "day", "period_start": day})
+        for h in range(24):
+            diurnal.add({"city_id": city_id, "city": name, "hour_of_day": h, "record_count": hours // 24,
+                         "avg_temperature": base, "avg_humidity": 60.0, "avg_wind_speed": 3.0, "avg_pressure": 1012.0})
+        anomalies.add({"city_id": city_id, "city": name, "timestamp": iso(cutoff_moment - timedelta(hours=30)),
+                       "metric": "temperature", "value": base + 12, "baseline": base, "score": 6.5,
+                       "severity": "severe", "method": "seasonal_mad_local_context"})
+    for writer in views.values():
+        writer.publish(cutoff, records=hourly.rows)
     write_snapshot(lake, cities, cutoff, 1)
     return cutoff
+
+
+PART_BYTES = 64 * 1024 * 1024
+
+
+class ViewWriter:
+    """One view's run as Spark writes it (part files of JSON Lines, ``_SUCCESS``), then its
+    ``_LATEST`` pointer (the fields of tests/web/lakedata.py's publish_view)."""
+
+    def __init__(self, lake, view: str, run_id: str = "20261123T120000Z-0001") -> None:
+        self.lake, self.view, self.run_id = lake, view, run_id
+        self.path = f"analytics/{view}/run={run_id}"
+        self.lines: list[bytes] = []
+        self.size = self.parts = self.rows = 0
+
+    def add(self, row: dict) -> None:
+        line = orjson.dumps(row) + b"\n"
+        self.lines.append(line)
+        self.size += len(line)
+        self.rows += 1
+        if self.size >= PART_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.lines:
+            self.lake.write(f"{self.path}/part-{self.parts:05d}-bench-c000.json", b"".join(self.lines))
+            self.parts += 1
+            self.lines, self.size = [], 0
+
+    def publish(self, cutoff: str, records: int) -> None:
+        self._flush()
+        self.lake.write(f"{self.path}/_SUCCESS", b"")
+        pointer = {"view": self.view, "run_id": self.run_id, "path": self.path, "format": "jsonl", "rows": self.rows,
+                   "cutoff": cutoff, "window": {"from": None, "to": None},
+                   "input": {"dates": 1, "records": records, "accepted": records, "rejected": 0, "malformed": 0,
+                             "impossible": 0, "duplicates": 0},
+                   "started_at": iso(END), "published_at": iso(END), "duration_seconds": 5.0}
+        self.lake.write_atomic(f"analytics/{self.view}/_LATEST", orjson.dumps(pointer))
 
 
 def write_snapshot(lake, cities: list[str], cutoff: str, sequence: int, temperatures: dict | None = None) -> None:
@@ -148,10 +196,11 @@ class Server:
         self.process = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.port = port
-        deadline = time.monotonic() + 60
+        # Each worker loads every view on its first request: minutes for a year of 1,000 cities.
+        deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
                 connection.request("GET", "/api/health")
                 if connection.getresponse().status == 200:
                     return
@@ -176,9 +225,49 @@ class Server:
                 total += int(fields[11]) + int(fields[12])  # utime + stime
         return total / ticks
 
+    def worker_memory(self) -> list[tuple[int, int]]:
+        """(resident, peak resident) bytes of each gunicorn worker (VmRSS, VmHWM in /proc)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as handle:
+                    status = dict(line.split(":", 1) for line in handle if ":" in line)
+            except OSError:
+                continue
+            if int(status["PPid"]) == self.process.pid:
+                found.append((int(status["VmRSS"].split()[0]) * 1024, int(status["VmHWM"].split()[0]) * 1024))
+        return sorted(found)
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
+
+
+def fill_caches(port: int, cities: list[str], hours: int, most_requests: int = 400) -> int:
+    """Ask for the longest charts and series of every city, 10 at a time (up to
+    ``most_requests`` requests, each endpoint alike): the per-city results and answers
+    fill each worker's cache to its budget, as a crowd of dashboard users would."""
+    window = min(hours, 2160)
+    groups = [",".join(cities[i:i + 10]) for i in range(0, len(cities), 10)]
+    paths = [f"{endpoint}?cities={group}&hours={window}" for group in groups
+             for endpoint in ("/api/hourly-trends", "/api/temperature-chart")][:most_requests]
+    paths += ["/api/current", "/api/city-statistics", "/api/anomalies", "/api/daily-statistics?limit=366",
+              "/api/cities"] * 2
+    for path in paths:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # a new one: any worker answers
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}")
+    return len(paths)
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB"
 
 
 def open_loop(port: int, path: str, rate: float, seconds: float, connections: int = 16) -> dict:
@@ -284,7 +373,12 @@ def dashboard_render(port: int, runs: int = 3) -> list[float]:
                 page = context.new_page()
                 started = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/?refresh=0")
-                page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=30_000)
+                # Polled from here: wait_for_function evaluates in the page, which its CSP refuses.
+                deadline = started + 30
+                while not page.evaluate("Number(document.body.dataset.refreshCount) >= 1"):
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError("the dashboard did not render within 30 s")
+                    page.wait_for_timeout(10)
                 timings.append(time.perf_counter() - started)
                 page.close()
             context.close()
@@ -304,6 +398,8 @@ def main() -> None:
     parser.add_argument("--changed-cities", type=int, default=0,
                         help="cities whose live data changes in each snapshot, round robin (default 0: all, the worst case)")
     parser.add_argument("--no-browser", action="store_true", help="skip the dashboard timing")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only load the lake, fill the caches and print each worker's memory")
     args = parser.parse_args()
     settings = Settings.from_env({})
     print(f"gunicorn: {settings.web_workers} workers x {settings.web_threads} threads; {os.cpu_count()} cores; "
@@ -329,7 +425,7 @@ def main() -> None:
                     if args.snapshot_every > 0:
                         every += f", {args.changed_cities or 'all'} cities changed each time"
                     print(f"\n{count} cities ({count * args.hours} hourly rows), snapshot replaced {every}")
-                    for path in ENDPOINTS:
+                    for path in () if args.memory_only else ENDPOINTS:
                         closed_loop(server.port, path, 1.0, connections=2)  # warm every worker
                         cpu = server.cpu_seconds()
                         o = open_loop(server.port, path, args.rate, args.seconds)
@@ -339,12 +435,16 @@ def main() -> None:
                               f"p90 {o['p90']:5.1f}  p99 {o['p99']:5.1f}  max {o['max']:6.1f} ms  "
                               f"errors {o['errors']}  server CPU {1000 * cpu / o['requests']:.2f} ms/req "
                               f"(incl. reloads)  load {os.getloadavg()[0]:.1f}  |  most {c['rps']:4.0f} req/s")
-                    if not args.no_browser:
+                    if not args.no_browser and not args.memory_only:
                         timings = dashboard_render(server.port)
                         if timings:
                             print(f"  dashboard render (headless Chromium): first {timings[0]:.2f} s, then "
                                   f"{', '.join(f'{t:.2f}' for t in timings[1:])} s (median "
                                   f"{statistics.median(timings[1:]):.2f} s)")
+                    requests = fill_caches(server.port, cities, args.hours)
+                    filled = server.worker_memory()
+                    print(f"  worker memory (RSS): {', '.join(megabytes(rss) for rss, _ in filled)} after {requests} "
+                          f"requests filled the caches; peak {', '.join(megabytes(peak) for _, peak in filled)}")
                 finally:
                     stop.set()
                     writer.join(30)

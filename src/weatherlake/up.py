@@ -5,6 +5,9 @@ Spark's own master and worker); here they are children of one process, their log
 prefixed with the component's name. Ctrl-C (or SIGTERM) stops them in reverse order of
 start, so the producer flushes before the sink commits, and the sink commits before the
 broker goes away.
+
+Everything listens on 127.0.0.1 only, Spark's web UIs included, and a child sees only the
+secrets it needs (:data:`SECRETS_NEEDED`): the weather API key reaches the producer alone.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
 
-from weatherlake.config import Settings
+from weatherlake.config import Secret, Settings
 from weatherlake.errors import WeatherlakeError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.broker import port_open
@@ -31,6 +34,13 @@ from weatherlake.ingest.sink import RAW
 from weatherlake.lake import Lake, join, open_lake
 
 log = logging.getLogger(__name__)
+
+#: The components that need each secret setting; every other component gets it blank.
+SECRETS_NEEDED = {"OPENWEATHER_API_KEY": ("producer",)}
+#: Every secret setting (a Settings field holding a Secret), by environment variable.
+SECRETS = tuple(f.metadata["env"] for f in fields(Settings) if isinstance(f.default, Secret))
+#: Spark binds its web UIs (master, worker, each application's) to SPARK_LOCAL_IP, else to every interface.
+LOOPBACK_SPARK = {"SPARK_LOCAL_IP": "127.0.0.1"}
 
 
 class Supervisor:
@@ -44,10 +54,20 @@ class Supervisor:
         """Start ``weatherlake <args>`` as the component ``name``."""
         return self.start_command(name, [sys.executable, "-m", "weatherlake", *args])
 
-    def start_command(self, name: str, command: list[str]) -> subprocess.Popen:
+    def child_env(self, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of the component ``name``: secrets it does not need are blank
+        (not absent: a child's own .env file could then bring them back)."""
+        env = {**self.env, **(extra or {})}
+        for variable in SECRETS:
+            if name not in SECRETS_NEEDED.get(variable, ()):
+                env[variable] = ""
+        return env
+
+    def start_command(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``command`` as the component ``name``, with ``env`` added to its environment."""
         child = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env, start_new_session=True,
+            env=self.child_env(name, env), start_new_session=True,
         )
         threading.Thread(target=self._relay, args=(name, child), daemon=True).start()
         self.children.append((name, child))
@@ -129,10 +149,7 @@ def run_pipeline(
     ``env`` is added to every component's environment.
     """
     lake = open_lake(settings)
-    children_env = dict(env or {})
-    if standalone_spark:
-        children_env["SPARK_MASTER"] = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
-    supervisor = Supervisor(children_env)
+    supervisor = Supervisor(pipeline_env(settings, standalone_spark, env))
     counter = LakeCounter(lake)
     deadline = time.monotonic() + duration.total_seconds() if duration else None
     try:
@@ -173,6 +190,17 @@ def run_pipeline(
         supervisor.stop_all()
         dates, files, records = counter.summary()
         print(f"Lake {lake.url}: {records:,} records in {files} files across {dates} dates.", flush=True)
+
+
+def pipeline_env(settings: Settings, standalone_spark: bool, env: dict[str, str] | None = None) -> dict[str, str]:
+    """What every component gets in its environment on top of ``env`` (and this process's)."""
+    children_env = dict(env or {})
+    if standalone_spark:
+        children_env["SPARK_MASTER"] = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
+    if standalone_spark or settings.spark_master.startswith("local"):
+        # The UI of each batch run (its driver) on loopback too; a remote master needs a reachable driver.
+        children_env.update(LOOPBACK_SPARK)
+    return children_env
 
 
 @contextlib.contextmanager
@@ -219,13 +247,13 @@ def start_spark(
     supervisor.start_command("spark-mst", [
         spark_class, "org.apache.spark.deploy.master.Master",
         "--host", "127.0.0.1", "--port", str(master_port), "--webui-port", str(master_ui_port),
-    ])
+    ], env=LOOPBACK_SPARK)
     _wait_for_port(master_port, supervisor, "the Spark master")
     supervisor.start_command("spark-wkr", [
         spark_class, "org.apache.spark.deploy.worker.Worker", master_url,
         "--host", "127.0.0.1", "--webui-port", str(worker_ui_port),
         "--cores", str(worker_cores or os.cpu_count() or 2), "--memory", worker_memory,
-    ])
+    ], env=LOOPBACK_SPARK)
     return master_url
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,12 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run"]
 CHARTS = ("chart-temperature", "chart-humidity", "chart-pressure-wind")
 EVIL = '<img src=x onerror="window.__xss=1">'
+#: Records every Content-Security-Policy violation the page reports (runs before the page's own scripts).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + e.sourceFile));
+"""
 
 
 def chromium_path() -> str:
@@ -56,10 +63,20 @@ def browser(tmp_path):
             args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 900},
         )
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
         try:
             yield context
         finally:
             context.close()
+
+
+def wait_until(page, expression: str, timeout: float = 20.0) -> None:
+    """Poll ``expression`` from outside the page until it is truthy. (page.wait_for_function
+    compiles its predicate inside the page with eval, which the dashboard's CSP refuses.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
 
 
 def refresh_count(page) -> int:
@@ -77,8 +94,9 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
 
-    page.goto(server + "/?refresh=1")
-    page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=20_000)
+    answer = page.goto(server + "/?refresh=1")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    wait_until(page, "Number(document.body.dataset.refreshCount) >= 1")
 
     for chart in CHARTS:
         points = page.evaluate(
@@ -102,29 +120,30 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     before = refresh_count(page)
     newer = data.observation("london-gb", data.START, 1, timestamp="2026-11-21T06:10:00Z", temperature=23.0)
     write_snapshot(lake, live + [newer], cutoff=CUTOFF, generated_at="2026-11-21T06:10:05Z", sequence=2)
-    page.wait_for_function("() => document.getElementById('current-cards').innerText.includes('23.0 °C')",
-                           timeout=20_000)
-    page.wait_for_function(f"Number(document.body.dataset.refreshCount) > {before}", timeout=20_000)
+    wait_until(page, "() => document.getElementById('current-cards').innerText.includes('23.0 °C')")
+    wait_until(page, f"Number(document.body.dataset.refreshCount) > {before}")
 
     # The evil city chosen: its card and Plotly's legend show the name as text.
     page.select_option("#city-select", "evil-xx")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#chart-temperature .legendtext')].some(e => e.textContent.includes('<img'))",
-        timeout=20_000)
-    page.wait_for_function("() => document.getElementById('current-cards').textContent.includes('<img')",
-                           timeout=20_000)
+    wait_until(page, "() => [...document.querySelectorAll('#chart-temperature .legendtext')].some(e => e.textContent.includes('<img'))")
+    wait_until(page, "() => document.getElementById('current-cards').textContent.includes('<img')")
     assert EVIL in page.locator("#current-cards").text_content()
     assert page.evaluate("window.__xss") is None
     assert page.locator("main img").count() == 0
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.select_option("#city-select", "")
-    page.wait_for_function("() => document.querySelectorAll('#chart-temperature .legendtext').length >= 3")
+    wait_until(page, "() => document.querySelectorAll('#chart-temperature .legendtext').length >= 3")
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling on a phone
+    page.select_option("#city-select", "tokyo-jp")  # choosing, hovering, zooming: everything Plotly draws
+    wait_until(page, "() => document.querySelectorAll('#chart-humidity .legendtext').length === 1")
+    page.hover("#chart-temperature .nsewdrag")
+    page.keyboard.press("Enter")  # in the form: must not submit it
+    assert page.evaluate("window.__cspViolations") == []
     assert not problems, problems
 
 
@@ -137,10 +156,11 @@ def test_the_empty_dashboard_says_what_to_do(settings, browser):
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"http://127.0.0.1:{httpd.server_port}/?refresh=0")
-        page.wait_for_function("Number(document.body.dataset.refreshCount) >= 1", timeout=20_000)
+        wait_until(page, "Number(document.body.dataset.refreshCount) >= 1")
         assert "weatherlake analytics" in page.locator("#panel-temperature .state").inner_text()
         assert "not published" in page.locator("#health").inner_text()
         assert page.locator("#pause-button").inner_text() == "Resume"  # refresh=0 starts paused
+        assert page.evaluate("window.__cspViolations") == []
         assert not errors
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-empty.png"), full_page=True)

@@ -20,6 +20,18 @@ from weatherlake.errors import ConfigError, LakeError
 
 log = logging.getLogger(__name__)
 
+#: Sent with every response. The dashboard takes its script, styles and Plotly from this
+#: server only and runs no inline script and no eval. Plotly adds a <style> element of its
+#: own, hence style-src 'unsafe-inline' (without it Chromium reports a style-src-elem
+#: violation; tests/web/test_dashboard_browser.py fails on any violation).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def check_settings(settings: Settings) -> None:
     """Raise ConfigError for serving settings that cannot work (the message names the variable)."""
@@ -27,6 +39,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"WEB_WORKERS must be at least 1, got {settings.web_workers}")
     if settings.web_threads < 1:
         raise ConfigError(f"WEB_THREADS must be at least 1, got {settings.web_threads}")
+    if settings.web_cache_mb < 1:
+        raise ConfigError(f"WEB_CACHE_MB must be at least 1, got {settings.web_cache_mb}")
     if settings.web_reload_seconds < 0:
         raise ConfigError(f"WEB_RELOAD_SECONDS must not be negative, got {settings.web_reload_seconds}")
     if settings.dashboard_refresh_seconds < 0:
@@ -38,10 +52,13 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
 
     ``test_config`` overrides Flask config keys, and these of weatherlake's:
     ``RELOAD_SECONDS`` (how often the lake is checked), ``BACKGROUND_REFRESH`` (False:
-    check in the request itself, for deterministic tests), ``DASHBOARD_REFRESH_SECONDS``.
+    check in the request itself, for deterministic tests), ``DASHBOARD_REFRESH_SECONDS``,
+    ``CACHE_BYTES`` (the budget of the cache of derived answers, from WEB_CACHE_MB),
+    and the budget of one ``/api/raw-data`` request: ``RAW_MAX_BYTES``,
+    ``RAW_MAX_RECORDS``, ``RAW_MAX_SECONDS`` (:mod:`weatherlake.web.raw`).
     """
     from weatherlake.lake import open_lake
-    from weatherlake.web import api, dashboard, metrics
+    from weatherlake.web import api, dashboard, metrics, raw
     from weatherlake.web.params import ApiError
     from weatherlake.web.store import ViewStore
 
@@ -52,6 +69,10 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         RELOAD_SECONDS=settings.web_reload_seconds,
         BACKGROUND_REFRESH=True,
         DASHBOARD_REFRESH_SECONDS=settings.dashboard_refresh_seconds,
+        CACHE_BYTES=settings.web_cache_mb * 1024 * 1024,
+        RAW_MAX_BYTES=raw.MAX_BYTES,
+        RAW_MAX_RECORDS=raw.MAX_RECORDS,
+        RAW_MAX_SECONDS=raw.MAX_SECONDS,
     )
     if test_config:
         app.config.update(test_config)
@@ -61,8 +82,12 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         reload_seconds=app.config["RELOAD_SECONDS"],
         background=app.config["BACKGROUND_REFRESH"],
         warm=lambda loaded: api.warm(loaded, settings),
+        cache_bytes=app.config["CACHE_BYTES"],
     )
-    app.extensions["weatherlake"] = {"settings": settings, "store": store}
+    raw_reader = raw.RawReader(lambda: store.lake, ttl_seconds=app.config["RELOAD_SECONDS"],
+                               max_bytes=app.config["RAW_MAX_BYTES"], max_records=app.config["RAW_MAX_RECORDS"],
+                               max_seconds=app.config["RAW_MAX_SECONDS"])
+    app.extensions["weatherlake"] = {"settings": settings, "store": store, "raw": raw_reader}
     app.register_blueprint(api.api)
     app.register_blueprint(dashboard.dashboard)
 
@@ -75,8 +100,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
 
     @app.errorhandler(LakeError)
     def lake_error(exc: LakeError):
-        log.warning("lake error answering %s: %s", request.path, exc)
-        return error(503, "lake_unavailable", f"the lake could not be read: {exc}")
+        log.warning("lake error answering %s: %s", request.path, exc)  # the details (hosts, paths): log only
+        return error(503, "lake_unavailable", "the lake could not be read; try again (the server log has the details)")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -97,6 +122,11 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     def count(response):
         rule = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.observe(rule, request.method, response.status_code, time.perf_counter() - g.get("started", 0.0))
+        return response
+
+    @app.after_request
+    def secure(response):
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     return app

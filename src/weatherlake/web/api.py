@@ -12,9 +12,7 @@ document is generated from.
 from __future__ import annotations
 
 import functools
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,12 +95,12 @@ def _encode(rows: list[dict]) -> tuple[bytes, int, str | None]:
 
 
 def data_response(loaded, key: tuple | None, build: Callable[[], list[dict]], *, view: str | None, not_published: bool,
-                  hint: str, **extra) -> Response:
+                  hint: str, note: str | None = None, **extra) -> Response:
     """The common envelope of a data endpoint.
 
     The rows are built and encoded once per version of the data and per ``key`` (the
     endpoint and its parameters; None: every time); each request only adds the envelope's
-    fresh metadata.
+    fresh metadata. ``note`` is the message of an answer that has data but is partial.
     """
     if key is None:
         encoded, count, source = _encode(build())
@@ -111,9 +109,9 @@ def data_response(loaded, key: tuple | None, build: Callable[[], list[dict]], *,
     if not_published:
         state, message = "not_published", hint
     elif count:
-        state, message = "ready", None
+        state, message = "ready", note
     else:
-        state, message = "empty", "no rows match the request"
+        state, message = "empty", note or "no rows match the request"
     meta = {
         "count": count,
         "generated_at": _now_text(),
@@ -160,7 +158,7 @@ def health(loaded, config):
     body = {
         "status": "degraded" if degraded else "ok",
         "generated_at": _now_text(),
-        "lake": {"state": "error" if degraded else "ok", "error": loaded.lake_error},
+        "lake": {"state": "error" if degraded else "ok", "error": status.LAKE_ERROR if degraded else None},
         "views": {name: status.view_status(loaded, name, now)["state"] for name in loaded.views},
         "speed": status.speed_status(loaded, now)["state"],
         "data_version": loaded.version,
@@ -264,12 +262,19 @@ def anomalies(loaded, config, cities, hours, severity, metric, limit):
 @endpoint("/raw-data", "Raw observations as committed to the lake", params=(CITIES, DATE, LIMIT))
 def raw_data(loaded, config, cities, date, limit):
     """The newest records of one UTC date partition of the raw lake (default: the newest date), newest first.
-    Reads the newest committed files only, so `limit` rows of a city that reports rarely may come from fewer."""
-    chosen = set(_cities(loaded, cities)) if cities else None
-    day, rows = raw_records(date, chosen, limit)
-    return data_response(loaded, None, lambda: rows, view=None,
-                         not_published=day is None, hint="the raw lake is empty: is `weatherlake consume` running?",
-                         date=day)
+    Reads the newest committed files only, each from its end, within a per-request budget of bytes read,
+    records decoded and time; `complete: false` says the budget ran out first (`scanned` says how much was
+    read), so `limit` rows of a city that reports rarely may come from fewer."""
+    chosen = frozenset(_cities(loaded, cities)) if cities else None
+    answer = current_app.extensions["weatherlake"]["raw"].answer(date, chosen, limit)
+    return data_response(loaded, None, lambda: answer.rows, view=None, not_published=answer.date is None,
+                         hint="the raw lake is empty: is `weatherlake consume` running?",
+                         note=None if answer.complete else RAW_INCOMPLETE, date=answer.date,
+                         complete=answer.complete, scanned=answer.scanned)
+
+
+RAW_INCOMPLETE = ("incomplete: the per-request read budget ran out first (see `scanned`); these are the newest "
+                  "matching records found. Ask for a `date`, fewer `cities` or a smaller `limit`.")
 
 
 def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_trends") -> Response:
@@ -346,50 +351,3 @@ def warm(loaded, config) -> None:
     for ep in ENDPOINTS:
         if ep.name in WARM:
             ep.view(loaded, config, **{p.name: p.default for p in ep.params})
-
-
-# --- raw data: the one endpoint that reads the lake per request (cached) ----------------------
-
-_RAW_CACHE: OrderedDict = OrderedDict()
-_RAW_LOCK = threading.Lock()
-RAW_FILES_READ = 8
-
-
-def raw_records(day: str | None, cities: set[str] | None, limit: int) -> tuple[str | None, list[dict]]:
-    """(date, newest rows) of a raw date partition, cached for WEB_RELOAD_SECONDS."""
-    the_store = store()
-    key = (id(the_store), day, tuple(sorted(cities)) if cities else None, limit)
-    now = time.monotonic()
-    with _RAW_LOCK:
-        hit = _RAW_CACHE.get(key)
-        if hit and now - hit[0] < the_store.reload_seconds:
-            return hit[1]
-    result = _read_raw(the_store.lake, day, cities, limit)
-    with _RAW_LOCK:
-        _RAW_CACHE[key] = (now, result)
-        while len(_RAW_CACHE) > 64:
-            _RAW_CACHE.popitem(last=False)
-    return result
-
-
-def _read_raw(lake, day: str | None, cities: set[str] | None, limit: int) -> tuple[str | None, list[dict]]:
-    from weatherlake.ingest.compact import live_files
-    from weatherlake.ingest.sink import parse_file_name
-
-    days = sorted(name[len("date="):] for name in lake.list("raw") if name.startswith("date="))
-    if day is None:
-        if not days:
-            return None, []
-        day = days[-1]
-    elif day not in days:
-        return day, []
-    directory = f"raw/date={day}"
-    files = sorted(live_files(lake.list(directory)), key=lambda n: parse_file_name(n)[3], reverse=True)
-    rows: list[dict] = []
-    for name in files[:RAW_FILES_READ]:
-        for line in lake.read(f"{directory}/{name}").splitlines():
-            record = orjson.loads(line)
-            if cities is None or record.get("city_id") in cities:
-                rows.append(record)
-    rows.sort(key=lambda r: parse_time(r["timestamp"]), reverse=True)
-    return day, rows[:limit]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import replace
 
 import click
 
 from weatherlake.config import Settings
+from weatherlake.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,15 @@ def _worker_init(worker) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address (127.0.0.0/8, ::1)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
 def _child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
@@ -93,7 +105,8 @@ def _child_exit(server, worker) -> None:
 @click.option("--host", help="Address to bind [default: WEB_HOST].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: WEB_PORT].")
 @click.option("--workers", type=click.IntRange(min=1), help="gunicorn worker processes [default: WEB_WORKERS].")
-@click.option("--dev", is_flag=True, help="Flask's development server (debugger, one process) instead of gunicorn.")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server (debugger, one process) instead of gunicorn; loopback hosts only.")
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
     """Serve the dashboard and the JSON API (batch views merged with the speed layer).
@@ -107,6 +120,10 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     settings = replace(settings, **changes)
     check_settings(settings)
     if dev:
+        if not is_loopback(settings.web_host):
+            # The debugger runs any Python a visitor types: never within reach of another machine.
+            raise ConfigError(f"--dev serves Werkzeug's debugger, so it binds to a loopback address only (127.0.0.1, "
+                              f"::1, localhost), not {settings.web_host!r} (WEB_HOST or --host); serve without --dev")
         from weatherlake.web import create_app
 
         app = create_app(settings)

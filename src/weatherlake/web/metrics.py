@@ -35,8 +35,14 @@ LATENCY = Histogram(
 )
 
 
+#: Methods counted by name; any other is counted as ``other`` (a client must not be able to
+#: create series: each one lives in every worker's memory and in Prometheus).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe(endpoint: str, method: str, status_code: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint, method, str(status_code)).inc()
+    """Count a request; ``endpoint`` is its URL rule (or ``unmatched``), never the raw path."""
+    REQUESTS.labels(endpoint, method if method in METHODS else "other", str(status_code)).inc()
     LATENCY.labels(endpoint).observe(seconds)
 
 
@@ -67,7 +73,7 @@ class DataCollector:
         for name, view in loaded.views.items():
             if not view.pointer:
                 continue
-            view_rows.add_metric([name], len(view.rows))
+            view_rows.add_metric([name], view.row_count)
             published = view.pointer.get("published_at")
             if published:
                 view_age.add_metric([name], now - parse_time(published).timestamp())

@@ -67,9 +67,14 @@ ROWS = {
     "/api/anomalies": "Anomaly",
     "/api/raw-data": "Observation",
 }
+#: Envelope fields beside the common ones, per endpoint.
+EXTRA = {
+    "/api/raw-data": {"date": _OPT_STR, "complete": {"type": "boolean"},
+                      "scanned": _obj({"files": _INT, "bytes": _INT, "records": _INT})},
+}
 
 
-def _envelope(row_schema: str) -> dict:
+def _envelope(row_schema: str, extra: dict) -> dict:
     return _obj(
         {
             "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{row_schema}"}},
@@ -80,6 +85,7 @@ def _envelope(row_schema: str) -> dict:
             "state": {"type": "string", "enum": ["ready", "empty", "not_published"]},
             "message": _OPT_STR,
             "freshness": {"$ref": "#/components/schemas/Freshness"},
+            **extra,
         },
         ("data", "count", "generated_at", "source", "cutoff", "state"),
     )
@@ -94,19 +100,21 @@ def document() -> dict:
     paths: dict = {}
     for ep in ENDPOINTS:
         if ep.kind == "data":
-            schema = _envelope(ROWS[ep.rule])
+            schema = _envelope(ROWS[ep.rule], EXTRA.get(ep.rule, {}))
         elif ep.kind == "figure":
             schema = {"$ref": "#/components/schemas/Figure"}
         else:
             schema = {"$ref": "#/components/schemas/Status"}
         responses = {
             "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
-            "400": _error("A parameter is unknown, repeated or out of range."),
+            "400": _error("A parameter is unknown, repeated, without a value or out of range."),
         }
         if any(p.kind == "cities" for p in ep.params):
             responses["404"] = _error("A city id is not known.")
         if ep.rule == "/api/health":
             responses["503"] = {"description": "The lake could not be read at the last check."}
+        if ep.rule == "/api/raw-data":
+            responses["503"] = _error("The raw lake could not be read (or kept changing under compaction): try again.")
         paths[ep.rule] = {
             "get": {
                 "operationId": ep.name,
@@ -129,7 +137,8 @@ def document() -> dict:
                           "parameters": [{"name": "refresh", "in": "query", "required": False,
                                           "description": "Auto-refresh period in seconds (0 pauses).",
                                           "schema": {"type": "integer", "minimum": 0, "maximum": 86400}}],
-                          "responses": {"200": {"description": "text/html"}}}}
+                          "responses": {"200": {"description": "text/html"},
+                                        "400": _error("`refresh` is not an integer from 0 to 86400.")}}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -137,7 +146,7 @@ def document() -> dict:
             "version": __version__,
             "description": "Batch views merged with the speed layer at the batch cutoff. Data endpoints answer "
             "{data, count, generated_at, source, cutoff, state, message, freshness}; errors answer "
-            "{error: {code, message}} with a 4xx status.",
+            "{error: {code, message}} with a 4xx status (503 when the lake cannot be read).",
         },
         "paths": paths,
         "components": {"schemas": SCHEMAS},

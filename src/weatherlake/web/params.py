@@ -1,7 +1,8 @@
 """Query parameters: one table of specs that both validates requests and documents the API.
 
-A request with an unknown parameter, a repeated one, or a value out of range is refused
-with a 400 and a JSON error naming the parameter, never guessed at.
+A request with an unknown parameter, a repeated one, one without a value, or a value out
+of range is refused with a 400 and a JSON error naming the parameter, never guessed at:
+what is accepted is exactly what the OpenAPI document (:meth:`Param.schema`) says.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 
 from weatherlake.errors import WeatherlakeError
 
-CITY_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+CITY_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+CITY_LIST = re.compile(rf"{CITY_ID}(?:,{CITY_ID})*")
 MAX_CITIES = 100
 
 
@@ -58,12 +60,9 @@ class Param:
                     pass
             raise _invalid(self, raw, "a date like 2026-11-23")
         if self.kind == "cities":
-            ids = [part.strip() for part in raw.split(",") if part.strip()]
-            if not ids:
+            if not CITY_LIST.fullmatch(raw):
                 raise _invalid(self, raw, "comma-separated city ids like london-gb,tokyo-jp")
-            for city_id in ids:
-                if not CITY_ID.fullmatch(city_id):
-                    raise _invalid(self, raw, "comma-separated city ids like london-gb,tokyo-jp")
+            ids = raw.split(",")
             limit = self.maximum or MAX_CITIES
             if len(ids) > limit:
                 raise ApiError(400, "invalid_parameter", f"{self.name}: at most {limit} cities per request")
@@ -79,7 +78,8 @@ class Param:
         elif self.kind == "date":
             schema = {"type": "string", "format": "date"}
         else:
-            schema = {"type": "string", "pattern": r"^[a-z0-9-]+(,[a-z0-9-]+)*$"}
+            more = (self.maximum or MAX_CITIES) - 1
+            schema = {"type": "string", "pattern": f"^{CITY_ID}(?:,{CITY_ID}){{0,{more}}}$"}
         if self.default is not None:
             schema["default"] = self.default
         return schema
@@ -102,8 +102,12 @@ def parse_args(specs: tuple[Param, ...], args: MultiDict) -> dict[str, object]:
         given = args.getlist(spec.name)
         if len(given) > 1:
             raise ApiError(400, "invalid_parameter", f"{spec.name} given {len(given)} times; give it once")
-        raw = given[0].strip() if given else ""
-        values[spec.name] = spec.parse(raw) if raw else spec.default
+        if not given:
+            values[spec.name] = spec.default
+        elif not given[0]:
+            raise ApiError(400, "invalid_parameter", f"{spec.name} has no value; leave it out for the default")
+        else:
+            values[spec.name] = spec.parse(given[0])
     return values
 
 

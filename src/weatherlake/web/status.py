@@ -18,6 +18,8 @@ import time
 from weatherlake.speed.published import parse_time
 from weatherlake.web.store import Loaded
 
+#: What the API says about a failed read of the lake (the store logs the details: hosts, paths).
+LAKE_ERROR = "the lake could not be read at the last check; the server log has the details"
 #: A snapshot older than this many snapshot periods (and at least STALE_MIN_SECONDS) is stale.
 STALE_PERIODS = 3
 STALE_MIN_SECONDS = 30.0
@@ -58,7 +60,7 @@ def view_status(loaded: Loaded, name: str, now: float) -> dict:
         "state": "ready",
         "run_id": pointer.get("run_id"),
         "cutoff": pointer.get("cutoff"),
-        "rows": pointer.get("rows", len(view.rows)),
+        "rows": view.row_count,
         "published_at": pointer.get("published_at"),
         "age_seconds": _age(pointer.get("published_at"), now),
         "cutoff_age_seconds": _age(pointer.get("cutoff"), now),
@@ -105,9 +107,9 @@ def pipeline(loaded: Loaded, now: float | None = None) -> dict:
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "lake": {
-            "url": loaded.lake_url,
+            "kind": loaded.lake_kind,
             "state": "error" if loaded.lake_error else "ok",
-            "error": loaded.lake_error,
+            "error": LAKE_ERROR if loaded.lake_error else None,
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.checked_at)),
         },
         "ingest": {

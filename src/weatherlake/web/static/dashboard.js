@@ -138,7 +138,7 @@
     try {
       const p = await getJSON("/api/pipeline");
       const cards = [];
-      cards.push(healthCard("Lake", p.lake.state === "ok" ? "readable" : "error", p.lake.error || p.lake.url,
+      cards.push(healthCard("Lake", p.lake.state === "ok" ? "readable" : "error", p.lake.error || (p.lake.kind === "hdfs" ? "HDFS" : "local directory"),
         p.lake.state === "ok" ? "ok" : "bad"));
       const ingest = p.ingest;
       cards.push(healthCard("Ingest", ingest.lake_committed_total === null ? "–" : ingest.lake_committed_total + " committed",
@@ -299,6 +299,8 @@
     });
     showPause();
     document.getElementById("refresh-button").addEventListener("click", refreshAll);
+    // The controls act at once; nothing is ever submitted (and no inline handler: see the CSP).
+    document.getElementById("controls").addEventListener("submit", (event) => event.preventDefault());
     document.getElementById("city-select").addEventListener("change", (event) => {
       state.city = event.target.value;
       refreshAll();
