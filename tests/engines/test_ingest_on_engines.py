@@ -12,13 +12,20 @@ import threading
 import time
 
 import pytest
-from kafka import TopicPartition
 
 from tests.engines.helpers import log_lines_with
-from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sink_env, start_cli, wait_for
+from tests.ingest.test_pipeline import (
+    expected_keys,
+    group_offsets,
+    lake_keys,
+    lake_positions,
+    publish,
+    sink_env,
+    start_cli,
+    wait_for,
+)
 from tests.lakeview import committed
 from weatherlake.ingest import kafka
-from weatherlake.ingest.sink import parse_file_name
 from weatherlake.lake import open_lake
 
 pytestmark = pytest.mark.slow
@@ -108,14 +115,5 @@ def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_res
     assert log_lines_with(log_path, "commits resumed")
     # Apache Kafka's watermarks are exact: the group's committed offsets are the topic's
     # end offsets, and the lake's files cover every offset exactly once.
-    in_lake: dict[int, int] = {}
-    for _, name, _ in committed(lake):
-        _, partition, _, last = parse_file_name(name)
-        in_lake[partition] = max(in_lake.get(partition, 0), last + 1)
-    consumer = kafka.consumer(settings, settings.sink_group_id)
-    try:
-        partitions = [TopicPartition(settings.kafka_topic, p) for p in range(settings.kafka_partitions)]
-        end = {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
-        assert {tp.partition: consumer.committed(tp) for tp in partitions} == end == in_lake
-    finally:
-        consumer.close()
+    committed_offsets, end = group_offsets(settings)
+    assert committed_offsets == end == lake_positions(committed(lake))

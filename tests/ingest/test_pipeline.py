@@ -88,15 +88,28 @@ def test_records_land_exactly_once_in_their_date_partition(broker, make_settings
     assert sink.committed_records == count
     # Kafka's offsets were committed up to what is in the lake: here, everything. (Not
     # compared with end_offsets: Tansu's high watermark can read low after a compressed batch.)
-    in_lake = {}
+    in_lake = lake_positions(rows)
+    committed_offsets, _ = group_offsets(settings)
+    assert {p: o for p, o in committed_offsets.items() if p in in_lake} == in_lake
+    assert sum(in_lake.values()) == count
+
+
+def lake_positions(rows) -> dict[int, int]:
+    """{partition: the offset after the last one in the lake's files}."""
+    positions: dict[int, int] = {}
     for _, name, _ in rows:
         _, partition, _, last = parse_file_name(name)
-        in_lake[partition] = max(in_lake.get(partition, -1), last + 1)
+        positions[partition] = max(positions.get(partition, 0), last + 1)
+    return positions
+
+
+def group_offsets(settings) -> tuple[dict[int, int | None], dict[int, int]]:
+    """({partition: the sink group's committed offset}, {partition: the topic's end offset})."""
     consumer = kafka.consumer(settings, settings.sink_group_id)
     try:
         partitions = [TopicPartition(settings.kafka_topic, p) for p in range(settings.kafka_partitions)]
-        assert {tp.partition: consumer.committed(tp) for tp in partitions if tp.partition in in_lake} == in_lake
-        assert sum(in_lake.values()) == count
+        end = {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+        return {tp.partition: consumer.committed(tp) for tp in partitions}, end
     finally:
         consumer.close()
 
