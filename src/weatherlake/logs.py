@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)-7s %(process)d %(name)s: %(message)s"
 NOISY = ("kafka", "urllib3", "py4j", "werkzeug", "hdfs")
 
 

@@ -57,9 +57,6 @@ class Feeder(threading.Thread):
             self.errors.append(error)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "intermittent, open in issue 13: after the DataNode restart a member was once seen taking two partitions "
-    "back from the lake's state and committing nothing more for them (no error, no warning)"))
 def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_restart_and_safe_mode(
         engines, make_settings, tmp_path):
     settings = make_settings(engines=engines)

@@ -16,9 +16,9 @@ import pytest
 from tests.factories import observation
 from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sink_env, start_cli, wait_for
 from tests.lakeview import committed
-from weatherlake.errors import BrokerError
+from weatherlake.errors import BrokerError, LakeError
 from weatherlake.ingest import kafka
-from weatherlake.ingest.sink import LakeSink, PartitionWriter, SinkError
+from weatherlake.ingest.sink import STALL_WARNING_SECONDS, LakeSink, PartitionWriter, SinkError
 from weatherlake.lake import LocalLake, open_lake
 
 
@@ -152,6 +152,12 @@ class SeekingConsumer:
     def beginning_offsets(self, partitions):
         return {tp: self.earliest for tp in partitions}
 
+    def pause(self, *partitions) -> None:
+        pass
+
+    def resume(self, *partitions) -> None:
+        pass
+
 
 def test_a_fetch_after_a_gap_is_read_again_then_accepted_as_a_loss_at_kafka(make_settings, tmp_path, caplog):
     tp = kafka.TopicPartition("t", 0)
@@ -198,3 +204,74 @@ def test_a_partition_without_lake_state_resumes_where_this_member_dropped_record
     sink._take(tp, fallback=fallback)
     assert sink.consumer.seeks == ([] if expected is None else [expected])
     assert sink.writers[tp].batch.start == expected
+
+
+class FailingWrites(LocalLake):
+    """A lake whose writes fail while ``down`` is set."""
+
+    down = True
+
+    def write(self, path: str, data: bytes) -> None:
+        if self.down:
+            raise LakeError("the lake is down")
+        super().write(path, data)
+
+
+@pytest.mark.broker
+def test_partitions_given_back_after_a_lake_outage_are_fetched_again(broker, make_settings, tmp_path):
+    """kafka-python keeps a partition's paused flag through a rebalance that gives it back.
+
+    Found on the engines: a member paused its partitions while the DataNode was down, lost
+    them in a rebalance, saw the lake answer again while it held none (so resumed nothing),
+    and was given the same two partitions back, still paused: it fetched nothing more.
+    """
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    lake = FailingWrites(tmp_path / "lake")
+    sink = LakeSink(settings, lake)
+    sink.consumer = kafka.consumer(settings, None)
+    partitions = [kafka.TopicPartition(settings.kafka_topic, p) for p in range(2)]
+    sink.consumer.assign(partitions)  # the same fetch state a rebalance keeps for kept partitions
+    try:
+        sink.on_partitions_assigned(partitions)
+        sink.writers[partitions[0]].batch.add(0, "2026-11-20", orjson.dumps(observation(0)))
+        sink._commit(force=True)  # the lake is down: the batch is held and fetching paused
+        assert sink._retry_at and sink.consumer.paused() == set(partitions)
+
+        sink.on_partitions_revoked(partitions)
+        sink.on_partitions_assigned(partitions)  # given back while still holding: stays paused
+        assert sink.consumer.paused() == set(partitions)
+
+        sink.on_partitions_revoked(partitions)
+        lake.down = False
+        sink._retry_at = time.monotonic() - 1
+        sink._commit()  # the lake answers while the member holds no partition
+        assert not sink._retry_at
+        sink.on_partitions_assigned(partitions)
+        assert sink.consumer.paused() == set()
+    finally:
+        sink._committer.shutdown(wait=True)
+        sink.consumer.close(autocommit=False)
+
+
+@pytest.mark.broker
+def test_a_partition_left_paused_with_nothing_committed_is_reported_and_resumed(broker, make_settings, tmp_path,
+                                                                                caplog):
+    settings = make_settings(broker)
+    kafka.ensure_topics(settings)
+    sink = LakeSink(settings, LocalLake(tmp_path / "lake"))
+    sink.consumer = kafka.consumer(settings, None)
+    tp = kafka.TopicPartition(settings.kafka_topic, 0)
+    sink.consumer.assign([tp])
+    try:
+        sink.on_partitions_assigned([tp])
+        sink.consumer.pause(tp)
+        sink._watch_progress()
+        assert sink.consumer.paused() == {tp}, "reported before the stall limit"
+        sink._progress[tp] -= STALL_WARNING_SECONDS + 1
+        sink._watch_progress()
+        assert sink.consumer.paused() == set()
+        assert any("none committed for" in r.getMessage() and "left paused" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        sink.consumer.close(autocommit=False)

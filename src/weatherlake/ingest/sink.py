@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: How long a member may hold no partition before it says so (again).
 IDLE_WARNING_SECONDS = 60.0
+#: How long a partition may have records waiting and see none committed before the member
+#: says so (again); at least twice the batch age limit.
+STALL_WARNING_SECONDS = 60.0
 
 __all__ = ["RAW", "STATE", "TMP", "Fenced", "LakeSink", "PartitionState", "PartitionWriter", "date_dir",
            "file_name", "parse_file_name", "run_sink"]
@@ -332,6 +335,7 @@ class LakeSink:
         # when the partition was revoked (the lake's position, while it has no state).
         self._dropped: dict = {}
         self._idle_since: float | None = None  # since when this member holds no partition
+        self._progress: dict = {}  # TopicPartition -> when it was taken, or last read or committed records
 
     def in_callback(self, callback, partitions) -> None:
         """Run a rebalance callback, keeping its error: kafka-python would swallow it."""
@@ -357,6 +361,7 @@ class LakeSink:
                 self._dropped[commit.tp] = commit.batch.start
             self._inflight = None
         for tp in revoked:
+            self._progress.pop(tp, None)
             writer = self.writers.pop(tp, None)
             if writer and writer.batch.last is not None:
                 log.info("%s[%d] revoked; its %d uncommitted records will be re-read by the next owner",
@@ -396,8 +401,13 @@ class LakeSink:
         else:
             self.consumer.seek(tp, resume)  # never blocks: this may run inside kafka-python's IO thread
             log.info("assigned %s[%d]; resuming at %d (%s)", tp.topic, tp.partition, resume, origin)
+        # A partition given back keeps the paused flag it had (kafka-python keeps a kept
+        # partition's fetch state through a rebalance), and a resume may have come while the
+        # member held no partition: set it from what the member is doing now.
+        (self.consumer.pause if self._retry_at else self.consumer.resume)(tp)
         self.writers[tp] = writer
         self._gaps.pop(tp, None)
+        self._progress[tp] = time.monotonic()
 
     def _until_lake_answers(self, what: str, action):
         delay = 0.5
@@ -426,6 +436,7 @@ class LakeSink:
                 if self._callback_error is not None:
                     raise SinkError(f"the sink cannot own its partitions: {self._callback_error}")
                 self._watch_assignment()
+                self._watch_progress()
                 for tp, messages in polled.items():
                     self._absorb(tp, messages)
                 self._commit(force=False)
@@ -459,10 +470,41 @@ class LakeSink:
                         now - self._idle_since)
             self._idle_since = now
 
+    def _watch_progress(self) -> None:
+        """Say so when a partition this member holds has records waiting and none go through.
+
+        An outage is said already (the member holds its batch and retries); this is for a
+        member that is not holding and still commits nothing: a partition left paused is
+        resumed, anything else is reported for an operator to look at.
+        """
+        if self._retry_at:
+            return
+        now = time.monotonic()
+        limit = max(STALL_WARNING_SECONDS, 2 * self.settings.sink_max_age_seconds)
+        for tp, writer in self.writers.items():
+            since = self._progress.get(tp, now)
+            if now - since < limit:
+                continue
+            batch = writer.batch
+            needed = batch.start if batch.last is None else batch.last + 1
+            highwater = self.consumer.highwater(tp)
+            waiting = batch.count + max(0, highwater - needed) if highwater is not None and needed is not None \
+                else batch.count
+            paused = tp in self.consumer.paused()
+            if not waiting and not paused:
+                continue
+            log.warning("%s[%d] has had %d records waiting and none committed for %.0f s%s", tp.topic, tp.partition,
+                        waiting, now - since, "; it was left paused, resuming it" if paused else "")
+            if paused:
+                self.consumer.resume(tp)
+            self._progress[tp] = now
+
     def _absorb(self, tp, messages) -> None:
         writer = self.writers.get(tp)
         if writer is None:
             return  # revoked in this very poll
+        if messages:
+            self._progress[tp] = time.monotonic()
         if messages and not self._contiguous(tp, writer, messages[0].offset):
             return
         batch = writer.batch
@@ -577,6 +619,7 @@ class LakeSink:
             commit.future = None
             raise
         self._inflight = None
+        self._progress[commit.tp] = time.monotonic()
         self.committed_records += commit.batch.count - commit.batch.dead_count
         self.dead_lettered += commit.batch.dead_count
         self._commit_kafka({commit.tp: next_offset})
