@@ -13,7 +13,7 @@ if [ $# -eq 0 ]; then
     -k "sigkill or two_sinks or two_workers or frozen or exactly_once_through_kills"
 fi
 scripts/bootstrap.sh --test >/dev/null
-rm -rf var/repeat
+rm -rf var/repeat && mkdir -p var/repeat
 for i in $(seq 1 "$times"); do
   started=$(date +%s)
   if ! .venv/bin/python -m pytest -q -x -p no:cacheprovider --basetemp="var/repeat/run-$i" "$@"; then
