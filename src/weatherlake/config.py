@@ -1,6 +1,9 @@
 """Settings: read once from the environment at the edge, then passed down frozen.
 
-Every environment variable weatherlake reads is named in this module and nowhere else.
+Every weatherlake environment variable is read in this module and nowhere else
+(``tests/test_config.py`` keeps it so). Elsewhere only other tools' own variables are
+read: ``JAVA_HOME`` to find Java, ``PROMETHEUS_MULTIPROC_DIR`` for the web workers'
+shared metrics; and child processes are handed the environment whole.
 A bad value raises :class:`ConfigError` whose message names the variable.
 """
 
