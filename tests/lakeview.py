@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from weatherlake.ingest.compact import live_files
-from weatherlake.ingest.sink import RAW
+from weatherlake.ingest.sink import RAW, PartitionWriter
 from weatherlake.lake import Lake, join
 
 
@@ -32,3 +32,9 @@ def all_files(lake: Lake, directory: str = RAW) -> list[str]:
         elif not path.endswith("/"):
             paths.append(path)
     return paths
+
+
+def commit_batch(writer: PartitionWriter, send_dead_letters=list) -> int | None:
+    """Seal a writer's open batch and commit it, as the sink does; None if it is empty."""
+    batch = writer.seal()
+    return None if batch is None else writer.commit(batch, send_dead_letters)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tests.lakeview import commit_batch
 from weatherlake import records
 from weatherlake.ingest.sink import PartitionWriter
 from weatherlake.lake import Lake, LocalLake
@@ -58,9 +59,9 @@ def sink_write(root: Path | Lake, recs: Iterable[dict], partitions: int = 3, bat
         writer.batch.add(offsets[p], records.observation_date(record), records.encode(record))
         offsets[p] += 1
         if writer.batch.count >= batch:
-            writer.commit(lambda dead: None)
+            commit_batch(writer)
     for writer in writers.values():
-        writer.commit(lambda dead: None)
+        commit_batch(writer)
     return offsets
 
 

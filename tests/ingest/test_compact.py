@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import HDFS_USER, hdfs_lake_root
 from tests.crashing_lake import Crash, CrashingLake
 from tests.factories import key_of, observation
-from tests.lakeview import committed
+from tests.lakeview import commit_batch, committed
 from weatherlake.ingest.compact import CompactionRunning, compact_date, live_files, locked, plan
 from weatherlake.ingest.sink import TMP, PartitionWriter, file_name
 from weatherlake.lake import LocalLake, WebHdfsLake
@@ -33,8 +33,8 @@ def fill(lake, partitions=2, per_partition=30, batch=4) -> set:
             writer.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
             keys.add(key_of(record))
             if writer.batch.count == batch:
-                writer.commit(list)
-        writer.commit(list)
+                commit_batch(writer)
+        commit_batch(writer)
     return keys
 
 
@@ -100,7 +100,7 @@ def test_the_sink_keeps_working_after_compaction(make_lake):
     assert writer.recover() == 8
     record = observation(8)
     writer.batch.add(8, record["timestamp"][:10], orjson.dumps(record))
-    writer.commit(list)
+    commit_batch(writer)
     assert len(day_keys(lake)) == 9
 
 
@@ -162,7 +162,7 @@ def test_a_sink_finishing_its_commit_after_compaction_merged_the_file_loses_noth
     # Its tmp files, the staged state and the state's rename go through; the first rename crashes.
     writer.lake = CrashingLake(lake, crash_at=len(writer.batch.lines) + 3)
     with pytest.raises(Crash):
-        writer.commit(list)
+        commit_batch(writer)
     compact_date(lake, DAY)  # merges the committed files, not the pending one
     # Then the sink again: it finishes the renames, and a second recovery finds all in place.
     assert PartitionWriter(lake, TOPIC, 0).recover() == 12

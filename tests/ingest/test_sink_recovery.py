@@ -9,9 +9,18 @@ import pytest
 
 from tests.crashing_lake import Crash, CrashingLake, PausingLake
 from tests.factories import key_of, observation
-from tests.lakeview import committed
+from tests.lakeview import commit_batch, committed
 from weatherlake.errors import LakeError
-from weatherlake.ingest.sink import TMP, Fenced, LostCommit, PartitionWriter, file_name, parse_file_name
+from weatherlake.ingest.sink import (
+    TMP,
+    Commit,
+    Committer,
+    Fenced,
+    LostCommit,
+    PartitionWriter,
+    file_name,
+    parse_file_name,
+)
 from weatherlake.lake import LocalLake, layout
 
 TOPIC = "weather.observations"
@@ -35,8 +44,8 @@ def consume(lake, dead_letters: list, stop_after: int | None = None) -> None:
         else:
             writer.batch.add(offset, orjson.loads(value)["timestamp"][:10], value)
         if writer.batch.count == BATCH:
-            writer.commit(dead_letters.extend)
-    writer.commit(dead_letters.extend)
+            commit_batch(writer, dead_letters.extend)
+    commit_batch(writer, dead_letters.extend)
 
 
 def assert_exactly_once(lake) -> None:
@@ -103,9 +112,9 @@ def test_a_zombie_writer_is_fenced(tmp_path):
     zombie.recover()
     for writer in (current, zombie):
         writer.batch.add(0, "2026-11-20", orjson.dumps(observation(0)))
-    current.commit(list)
+    commit_batch(current)
     with pytest.raises(Fenced):
-        zombie.commit(list)
+        commit_batch(zombie)
     assert len(committed(lake)) == 1
 
 
@@ -135,13 +144,13 @@ def test_a_recreated_topic_continues_the_lakes_offsets_instead_of_reusing_names(
     assert first.recover() is None
     for offset in range(5):
         first.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
-    first.commit(list)
+    commit_batch(first)
     # The broker came back empty: same topic name, new id, offsets from 0 again.
     second = PartitionWriter(lake, TOPIC, 0, topic_id="id-2")
     assert second.recover() == 0
     for offset in range(3):
         second.batch.add(offset, "2026-11-20", orjson.dumps(observation(100 + offset)))
-    second.commit(list)
+    commit_batch(second)
     names = lake.list("raw/date=2026-11-20")
     assert names == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]
     assert len(committed(lake)) == 8
@@ -162,14 +171,41 @@ def test_a_sealed_batch_is_committed_on_retry_and_the_next_one_follows_it(tmp_pa
     for offset in range(5, 8):  # consumed while the sealed batch is on its way
         writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
     with pytest.raises(Crash):
-        writer.commit(list, sealed)
+        writer.commit(sealed, list)
     assert committed(lake.inner) == []
-    assert writer.commit(list, sealed) == 5  # the same batch again, intact
-    assert writer.commit(list) == 8
+    assert writer.commit(sealed, list) == 5  # the same batch again, intact
+    assert commit_batch(writer) == 8
     assert writer.seal() is None  # nothing left to commit
     assert sorted(key_of(r) for _, _, r in committed(lake.inner)) == sorted(key_of(observation(i)) for i in range(8))
     assert lake.inner.list("raw/date=2026-11-20") == [file_name(TOPIC, 0, 0, 4), file_name(TOPIC, 0, 5, 7)]
 
+
+
+def test_the_committer_retries_a_failed_batch_before_the_next_and_says_when_one_went_through(tmp_path):
+    lake = CrashingLake(LocalLake(tmp_path / "lake"), crash_at=1)  # its first write fails
+    writer = PartitionWriter(lake, TOPIC, 0)
+    writer.recover()
+    batches = []
+    for first in (0, 5):
+        for offset in range(first, first + 5):
+            writer.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
+        batches.append(writer.seal())
+    committer = Committer(list)
+    try:
+        committer.start(Commit("tp", writer, batches[0]))
+        with pytest.raises(Crash):
+            committer.finish(wait=True)
+        assert (committer.failed(), committer.failed()) == (0.5, 1.0)  # the backoff doubles
+        assert committer.holding and not committer.recovered()  # the failed batch is still to go
+        done = committer.finish(wait=True)  # started again
+        assert (done.batch, done.next_offset) == (batches[0], 5)
+        assert committer.recovered() and not committer.holding
+        committer.start(Commit("tp", writer, batches[1]))
+        assert committer.finish(wait=True).next_offset == 10
+        assert committer.finish(wait=True) is None and committer.idle
+    finally:
+        committer.close()
+    assert len(committed(lake.inner)) == 10
 
 # -- zombies: a writer paused mid-commit while the partition's new owner goes on ---------------
 
@@ -186,8 +222,8 @@ def consume_range(lake, writer: PartitionWriter, end: int, batch: int = 5) -> No
                 record = observation(offset)
                 writer.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
                 if writer.batch.count == batch:
-                    writer.commit(list)
-            writer.commit(list)
+                    commit_batch(writer)
+            commit_batch(writer)
             return
         except Fenced:
             writer = PartitionWriter(lake, TOPIC, 0)
@@ -214,7 +250,7 @@ def test_a_writer_paused_at_any_step_of_its_commit_while_the_new_owner_commits_l
             record = observation(offset)
             zombie.batch.add(offset, record["timestamp"][:10], orjson.dumps(record))
         with contextlib.suppress(Fenced):
-            zombie.commit(list)
+            commit_batch(zombie)
         consume_range(lake, PartitionWriter(lake, TOPIC, 0), ZOMBIE_COUNT)  # the owner goes on
         keys = [key_of(record) for _, _, record in committed(lake)]
         assert sorted(keys) == sorted(key_of(observation(i)) for i in range(ZOMBIE_COUNT)), f"paused at {pause_at}"
@@ -233,10 +269,10 @@ def test_a_retry_after_the_commit_point_finishes_its_own_commit(tmp_path):
     # data file fails (the lake went away): the commit point is passed.
     writer.lake = CrashingLake(lake, crash_at=4)
     with pytest.raises(Crash):
-        writer.commit(list, sealed)
+        writer.commit(sealed, list)
     assert layout.load_state(lake, TOPIC, 0).next_offset == 5 and committed(lake) == []
     writer.lake = lake
-    assert writer.commit(list, sealed) == 5  # not Fenced by its own generation
+    assert writer.commit(sealed, list) == 5  # not Fenced by its own generation
     assert len(committed(lake)) == 5 and lake.list(TMP) == []
     assert layout.generations(lake, TOPIC, 0) == [1]
 
@@ -248,7 +284,7 @@ def test_a_missing_file_is_never_taken_for_an_already_finished_rename(tmp_path):
     writer.batch.add(0, "2026-11-20", orjson.dumps(observation(0)))
     writer.lake = CrashingLake(lake, crash_at=4)
     with pytest.raises(Crash):
-        writer.commit(list)
+        commit_batch(writer)
     (pending,) = layout.load_state(lake, TOPIC, 0).pending
     lake.delete(pending[0])  # the committed lines vanish from the lake (by hand)
     with pytest.raises(LostCommit, match="not there"):
@@ -261,7 +297,7 @@ def test_a_lake_written_with_the_single_state_file_is_resumed_and_migrated(tmp_p
     writer = PartitionWriter(lake, TOPIC, 0)
     assert writer.recover() == 7
     writer.batch.add(7, "2026-11-20", orjson.dumps(observation(7)))
-    assert writer.commit(list) == 8
+    assert commit_batch(writer) == 8
     assert not lake.exists(f"raw/_state/{TOPIC}+0.json")
     assert layout.sink_positions(lake, TOPIC) == {0: 8}
 
@@ -275,7 +311,7 @@ def test_a_writer_far_behind_is_fenced_even_where_its_generation_was_pruned(tmp_
     for offset in range(0, 5):
         behind.batch.add(offset, "2026-11-20", orjson.dumps(observation(offset)))
     with pytest.raises(Fenced):
-        behind.commit(list)
+        commit_batch(behind)
     assert layout.load_state(lake, TOPIC, 0).next_offset == 30
     assert sorted(key_of(r) for _, _, r in committed(lake)) == sorted(key_of(observation(i)) for i in range(30))
     assert lake.list(TMP) == []

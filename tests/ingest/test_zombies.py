@@ -235,8 +235,8 @@ def test_partitions_given_back_after_a_lake_outage_are_fetched_again(broker, mak
     try:
         sink.on_partitions_assigned(partitions)
         sink.writers[partitions[0]].batch.add(0, "2026-11-20", orjson.dumps(observation(0)))
-        sink._commit(force=True)  # the lake is down: the batch is held and fetching paused
-        assert sink._retry_at and sink.consumer.paused() == set(partitions)
+        sink._flush()  # the lake is down: the batch is held and fetching paused
+        assert sink.committer.holding and sink.consumer.paused() == set(partitions)
 
         sink.on_partitions_revoked(partitions)
         sink.on_partitions_assigned(partitions)  # given back while still holding: stays paused
@@ -244,13 +244,13 @@ def test_partitions_given_back_after_a_lake_outage_are_fetched_again(broker, mak
 
         sink.on_partitions_revoked(partitions)
         lake.down = False
-        sink._retry_at = time.monotonic() - 1
-        sink._commit()  # the lake answers while the member holds no partition
-        assert not sink._retry_at
+        sink.committer.retry_at = time.monotonic() - 1
+        sink._commit_due()  # the lake answers while the member holds no partition
+        assert not sink.committer.holding
         sink.on_partitions_assigned(partitions)
         assert sink.consumer.paused() == set()
     finally:
-        sink._committer.shutdown(wait=True)
+        sink.committer.close()
         sink.consumer.close(autocommit=False)
 
 

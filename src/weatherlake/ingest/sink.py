@@ -213,21 +213,14 @@ class PartitionWriter:
         self.batch = Batch(start=batch.last + 1)
         return batch
 
-    def commit(self, send_dead_letters, batch: Batch | None = None) -> int | None:
-        """Make a batch durable in the lake; return the next offset, or None if empty.
+    def commit(self, batch: Batch, send_dead_letters) -> int:
+        """Make a sealed batch (:meth:`seal`) durable in the lake; return the next offset.
 
-        ``batch`` is one taken with :meth:`seal`; by default the current batch, which a
-        new one replaces once it is committed. ``send_dead_letters(entries)`` must deliver
-        the batch's dead letters durably or raise. On any error the batch is kept intact
-        (the current one, or the caller's sealed one), so the call can be retried; a
-        retry after the commit point only finishes the renames. Raises :class:`Fenced`
-        if another writer committed the partition first.
+        ``send_dead_letters(entries)`` must deliver the batch's dead letters durably or
+        raise. On any error the batch is kept intact, so the call can be retried with
+        it; a retry after the commit point only finishes the renames. Raises
+        :class:`Fenced` if another writer committed the partition first.
         """
-        sealed = batch is not None
-        if batch is None:
-            batch = self.batch
-        if batch.last is None:
-            return None
         if batch.committed is None:
             self._create_generation(batch, send_dead_letters)
         for tmp, final in batch.committed:
@@ -244,8 +237,6 @@ class PartitionWriter:
             len(batch.committed),
             "".join(f" date={d}" for d in sorted(batch.lines)),
         )
-        if not sealed:
-            self.batch = Batch(start=batch.last + 1)
         return batch.last + 1
 
     def _delete_dead_writers_files(self) -> None:
@@ -306,6 +297,95 @@ class Commit:
     writer: PartitionWriter
     batch: Batch
     future: Future | None = None  # None: not started, or failed and waiting to be retried
+    next_offset: int | None = None  # once committed
+
+
+class Committer:
+    """Commits sealed batches into the lake in a thread of its own, one at a time, in order.
+
+    The lake's writes and fsyncs release Python's GIL, so a commit overlaps the consumer's
+    next polls. A commit that fails is kept and retried, after a backoff that doubles up to
+    30 s, before any other: the committer is then *holding* until one goes through.
+    """
+
+    def __init__(self, send_dead_letters) -> None:
+        self._send_dead_letters = send_dead_letters
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-commit")
+        self.current: Commit | None = None
+        self.retry_at = 0.0  # while holding: when to try again; 0 otherwise
+        self._backoff = 0.5
+
+    @property
+    def idle(self) -> bool:
+        return self.current is None
+
+    @property
+    def holding(self) -> bool:
+        return self.retry_at > 0
+
+    def start(self, commit: Commit) -> None:
+        self.current = commit
+        commit.future = self._pool.submit(commit.writer.commit, commit.batch, self._send_dead_letters)
+
+    def finish(self, wait: bool) -> Commit | None:
+        """The current commit once it has gone through (None: none, or not done yet).
+
+        A failed one is started again first; its error is raised and the commit kept.
+        """
+        commit = self.current
+        if commit is None:
+            return None
+        if commit.future is None:
+            self.start(commit)
+        if not wait and not commit.future.done():
+            return None
+        try:
+            commit.next_offset = commit.future.result()
+        except BaseException:
+            commit.future = None
+            raise
+        self.current = None
+        return commit
+
+    def discard(self) -> Commit | None:
+        """Forget the current commit (fenced: another writer has the partition)."""
+        commit, self.current = self.current, None
+        return commit
+
+    def settle(self, partitions) -> int | None:
+        """Let a commit of one of ``partitions`` end before they are given away.
+
+        Returns the offset its batch began at if it did not go through (the records this
+        member drops), None otherwise; either way the next owner's business from here.
+        """
+        commit = self.current
+        if commit is None or commit.tp not in partitions:
+            return None
+        self.current = None
+        if commit.future is not None:
+            try:
+                commit.future.result()
+                return None
+            except Exception:
+                pass
+        return commit.batch.start
+
+    def failed(self) -> float:
+        """Note a failure; return the seconds until the retry."""
+        backoff = self._backoff
+        self.retry_at = time.monotonic() + backoff
+        self._backoff = min(backoff * 2, 30.0)
+        return backoff
+
+    def recovered(self) -> bool:
+        """Whether the committer was holding and no longer is (a commit went through)."""
+        if not self.holding or self.current is not None:
+            return False
+        self.retry_at, self._backoff = 0.0, 0.5
+        return True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class LakeSink:
@@ -321,14 +401,9 @@ class LakeSink:
         self.dlq = None
         self.committed_records = 0
         self.dead_lettered = 0
-        self._retry_at = 0.0
-        self._backoff = 0.5
         self._stop = threading.Event()
         self.topic_id: str | None = None
-        # Batches are committed in this thread while the main one goes on consuming: the
-        # lake's writes and fsyncs release the GIL, so they overlap the next polls.
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-commit")
-        self._inflight: Commit | None = None  # one batch at a time, so commits keep their order
+        self.committer = Committer(self._send_dead_letters)
         self._callback_error: BaseException | None = None
         self._gaps: dict = {}  # TopicPartition -> (expected, found) of a gap seen once
         # TopicPartition -> first offset of the uncommitted records this member dropped
@@ -347,19 +422,10 @@ class LakeSink:
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
-        commit = self._inflight
-        if commit and commit.tp in revoked:
-            # Let it end (committed, or not: then the next owner re-reads those records)
-            # before the partition is given away; its outcome is the next owner's business.
-            failed = commit.future is None
-            if commit.future is not None:
-                try:
-                    commit.future.result()
-                except Exception:
-                    failed = True
-            if failed and commit.batch.start is not None:
-                self._dropped[commit.tp] = commit.batch.start
-            self._inflight = None
+        commit = self.committer.current
+        dropped = self.committer.settle(revoked)
+        if dropped is not None:
+            self._dropped[commit.tp] = dropped
         for tp in revoked:
             self._progress.pop(tp, None)
             writer = self.writers.pop(tp, None)
@@ -404,7 +470,7 @@ class LakeSink:
         # A partition given back keeps the paused flag it had (kafka-python keeps a kept
         # partition's fetch state through a rebalance), and a resume may have come while the
         # member held no partition: set it from what the member is doing now.
-        (self.consumer.pause if self._retry_at else self.consumer.resume)(tp)
+        (self.consumer.pause if self.committer.holding else self.consumer.resume)(tp)
         self.writers[tp] = writer
         self._gaps.pop(tp, None)
         self._progress[tp] = time.monotonic()
@@ -439,18 +505,18 @@ class LakeSink:
                 self._watch_progress()
                 for tp, messages in polled.items():
                     self._absorb(tp, messages)
-                self._commit(force=False)
-            self._commit(force=True, final=True)
+                self._commit_due()
+            self._flush()
         finally:
-            self._committer.shutdown(wait=True)
+            self.committer.close()
             self.consumer.close(autocommit=False)
             self.dlq.close()
 
     def _poll_timeout_ms(self) -> int:
         now = time.monotonic()
-        wait = 0.05 if self._inflight else 1.0  # a finished commit is published promptly
-        if self._retry_at:
-            wait = max(0.05, self._retry_at - now)
+        wait = 1.0 if self.committer.idle else 0.05  # a finished commit is published promptly
+        if self.committer.holding:
+            wait = max(0.05, self.committer.retry_at - now)
         for writer in self.writers.values():
             if writer.batch.last is not None:
                 wait = min(wait, writer.batch.opened + self.settings.sink_max_age_seconds - now)
@@ -477,7 +543,7 @@ class LakeSink:
         member that is not holding and still commits nothing: a partition left paused is
         resumed, anything else is reported for an operator to look at.
         """
-        if self._retry_at:
+        if self.committer.holding:
             return
         now = time.monotonic()
         limit = max(STALL_WARNING_SECONDS, 2 * self.settings.sink_max_age_seconds)
@@ -530,8 +596,8 @@ class LakeSink:
             if b"\n" in value or b"\r" in value:
                 value = records.encode(records.parse(value))  # keep one record per line
             batch.add(offset, date, value)
-            if (batch.count >= max_records or batch.size >= max_bytes) and not self._inflight:
-                self._commit(only=tp)
+            if (batch.count >= max_records or batch.size >= max_bytes) and self.committer.idle:
+                self._commit_due(only=tp)
                 if self.writers.get(tp) is not writer:
                     return  # fenced and re-seeked: the rest of this poll is stale
                 batch = writer.batch
@@ -565,64 +631,58 @@ class LakeSink:
             batch.start = first
         return True
 
-    def _commit(self, force: bool = False, final: bool = False, only=None) -> None:
-        """Publish a finished commit and start the next due one (all of them, waiting, with
-        ``force``; just ``only``'s if given)."""
-        now = time.monotonic()
-        if self._retry_at and now < self._retry_at and not final:
+    def _commit_due(self, only=None) -> None:
+        """Publish a finished commit and start the next due batch (``only``'s, if given)."""
+        if self.committer.holding and time.monotonic() < self.committer.retry_at:
             return
-        try:
-            self._finish_commit(wait=force)
+        with self._commit_errors_handled():
+            self._publish(self.committer.finish(wait=False))
+            if not self.committer.idle:
+                return
+            now = time.monotonic()
             for tp, writer in list(self.writers.items()):
-                if self._inflight:
-                    break
-                if (only is None or tp == only) and (force or writer.due(now, self.settings)):
-                    batch = writer.seal()
-                    if batch is not None:
-                        self._start_commit(Commit(tp, writer, batch))
-                        self._finish_commit(wait=force)
+                if (only is None or tp == only) and writer.due(now, self.settings):
+                    self.committer.start(Commit(tp, writer, writer.seal()))
+                    self._publish(self.committer.finish(wait=False))
+                    return
+
+    def _flush(self) -> None:
+        """Commit every buffered record, one batch after the other (at shutdown)."""
+        with self._commit_errors_handled():
+            self._publish(self.committer.finish(wait=True))
+            for tp, writer in list(self.writers.items()):
+                batch = writer.seal()
+                if batch is not None:
+                    self.committer.start(Commit(tp, writer, batch))
+                    self._publish(self.committer.finish(wait=True))
+
+    @contextlib.contextmanager
+    def _commit_errors_handled(self):
+        """A fenced commit re-takes its partition; an unreachable lake or broker holds the batch."""
+        try:
+            yield
         except Fenced as error:
-            commit, self._inflight = self._inflight, None
+            commit = self.committer.discard()
             log.warning("%s; re-reading the partition from the lake's position", error)
             if commit is not None and self.writers.get(commit.tp) is commit.writer:
                 self._take(commit.tp, fallback=commit.batch.start)
         except (LakeError, OSError, BrokerError) as error:
-            self._retry_at = time.monotonic() + self._backoff
-            log.warning(
-                "cannot commit to the lake (%s); holding the batch, retrying in %.1f s", error, self._backoff
-            )
-            self._backoff = min(self._backoff * 2, 30.0)
+            backoff = self.committer.failed()
+            log.warning("cannot commit to the lake (%s); holding the batch, retrying in %.1f s", error, backoff)
             self._pause(True)
         else:
-            if self._retry_at and self._inflight is None:  # the held batch went through
+            if self.committer.recovered():
                 log.info("lake reachable again; commits resumed")
-                self._retry_at = 0.0
-                self._backoff = 0.5
                 self._pause(False)
 
-    def _start_commit(self, commit: Commit) -> None:
-        commit.future = self._committer.submit(commit.writer.commit, self._send_dead_letters, commit.batch)
-        self._inflight = commit
-
-    def _finish_commit(self, wait: bool) -> None:
-        """Publish the commit in flight once it is done; a failed one is raised, and kept to retry."""
-        commit = self._inflight
+    def _publish(self, commit: Commit | None) -> None:
+        """Count a commit that went through and tell Kafka its offset."""
         if commit is None:
             return
-        if commit.future is None:  # it failed: try that batch again before any other
-            self._start_commit(commit)
-        if not wait and not commit.future.done():
-            return
-        try:
-            next_offset = commit.future.result()
-        except BaseException:
-            commit.future = None
-            raise
-        self._inflight = None
         self._progress[commit.tp] = time.monotonic()
         self.committed_records += commit.batch.count - commit.batch.dead_count
         self.dead_lettered += commit.batch.dead_count
-        self._commit_kafka({commit.tp: next_offset})
+        self._commit_kafka({commit.tp: commit.next_offset})
 
     def _pause(self, paused: bool) -> None:
         partitions = list(self.writers)
