@@ -5,6 +5,7 @@ The randomized run's only assertion is the lake's content: every record exactly 
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -26,8 +27,8 @@ from weatherlake.lake import LocalLake, open_lake
 @pytest.mark.parametrize("on", ["embedded", pytest.param("apache", marks=pytest.mark.engines)])
 def test_members_frozen_past_their_session_killed_and_restarted_leave_every_record_once(
         on, request, make_settings, tmp_path):
-    """On the embedded broker and a local lake; on Apache Kafka and HDFS (slower commits,
-    and a spell of safe mode while a member is frozen)."""
+    """On the embedded broker and a local lake; on Apache Kafka and HDFS (slower commits, a
+    spell of safe mode while a member is frozen, and one of a frozen DataNode: writes hang)."""
     if on == "embedded":
         settings = make_settings(request.getfixturevalue("broker"))
         env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
@@ -68,6 +69,15 @@ def test_members_frozen_past_their_session_killed_and_restarted_leave_every_reco
                 time.sleep(rng.uniform(7.0, 9.0))
                 engines.hdfs.safe_mode("leave")
                 member.send_signal(signal.SIGCONT)
+            elif round_ == 3 and on == "apache":  # the lake hangs: writes wait on a frozen DataNode
+                datanode = request.getfixturevalue("engines").hdfs.datanode.pid()
+                os.kill(datanode, signal.SIGSTOP)
+                try:
+                    member.send_signal(signal.SIGSTOP)
+                    time.sleep(rng.uniform(7.0, 9.0))
+                    member.send_signal(signal.SIGCONT)
+                finally:
+                    os.kill(datanode, signal.SIGCONT)
             else:  # frozen past the 6 s session timeout: the group moves on without it
                 member.send_signal(signal.SIGSTOP)
                 time.sleep(rng.uniform(7.0, 9.0))
