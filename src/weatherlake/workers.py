@@ -33,49 +33,68 @@ def run_processes(
     one line naming the process; so is an exit without a result.
     """
     context = multiprocessing.get_context("spawn")
-    messages = context.SimpleQueue()
+    reports = _Reports(context.SimpleQueue())
     processes = [
-        context.Process(target=_child, name=f"{what}-{n}", args=(n, target, share, messages, log_level))
+        context.Process(target=_child, name=f"{what}-{n}", args=(n, target, share, reports.queue, log_level))
         for n, share in enumerate(shares, start=1)
     ]
-    ready: set[int] = set()  # processes whose SIGTERM handler is in place
-    signalled: set[int] = set()
-    outcomes: dict[int, tuple[bool, object]] = {}
-
-    def read_messages() -> None:
-        while not messages.empty():
-            n, kind, value = messages.get()
-            if kind == READY:
-                ready.add(n)
-            else:
-                outcomes[n] = (kind == DONE, value)
-
     for process in processes:
         process.start()
     try:
-        while running := [(n, p) for n, p in enumerate(processes, start=1) if p.exitcode is None]:
-            multiprocessing.connection.wait([p.sentinel for _, p in running], timeout=0.2)
-            read_messages()
-            if stop.is_set() or any(p.exitcode not in (None, 0) for p in processes):
-                # Only once a process can take SIGTERM cleanly; one still starting up
-                # is signalled as soon as it says it is ready.
-                for n, process in running:
-                    if n in ready and n not in signalled:
-                        signalled.add(n)
-                        process.terminate()
+        _wait_for_exits(processes, reports, stop)
     finally:
         for process in processes:
             if process.exitcode is None:
                 process.terminate()
             process.join()
-    read_messages()
+    reports.read()
+    failure = _first_failure(processes, reports.outcomes)
+    if failure:
+        raise WeatherlakeError(failure)
+    return [reports.outcomes[n][1] for n in range(1, len(processes) + 1)]
+
+
+class _Reports:
+    """What the processes (numbered from 1) have told the parent so far."""
+
+    def __init__(self, queue) -> None:
+        self.queue = queue
+        self.ready: set[int] = set()  # processes whose SIGTERM handler is in place
+        self.outcomes: dict[int, tuple[bool, object]] = {}  # finished: (succeeded, result or error)
+
+    def read(self) -> None:
+        while not self.queue.empty():
+            n, kind, value = self.queue.get()
+            if kind == READY:
+                self.ready.add(n)
+            else:
+                self.outcomes[n] = (kind == DONE, value)
+
+
+def _wait_for_exits(processes: list, reports: _Reports, stop: threading.Event) -> None:
+    """Until every process has exited; once ``stop`` is set or one has failed, SIGTERM the rest."""
+    signalled: set[int] = set()
+    while running := [(n, p) for n, p in enumerate(processes, start=1) if p.exitcode is None]:
+        multiprocessing.connection.wait([p.sentinel for _, p in running], timeout=0.2)
+        reports.read()
+        if stop.is_set() or any(p.exitcode not in (None, 0) for p in processes):
+            # Only once a process can take SIGTERM cleanly; one still starting up
+            # is signalled as soon as it says it is ready.
+            for n, process in running:
+                if n in reports.ready and n not in signalled:
+                    signalled.add(n)
+                    process.terminate()
+
+
+def _first_failure(processes: list, outcomes: dict[int, tuple[bool, object]]) -> str | None:
+    """The failure to report, naming its process: a process's own error first, as it is the cause."""
     failures = [(n, value) for n, (ok, value) in sorted(outcomes.items()) if not ok]
     failures += [(n, f"exited with code {p.exitcode} before finishing")
                  for n, p in enumerate(processes, start=1) if n not in outcomes]
-    if failures:
-        n, message = failures[0]  # a process's own error first: it is the cause
-        raise WeatherlakeError(f"{processes[n - 1].name}: {message}")
-    return [outcomes[n][1] for n in range(1, len(processes) + 1)]
+    if not failures:
+        return None
+    n, message = failures[0]
+    return f"{processes[n - 1].name}: {message}"
 
 
 def _child(n: int, target: Callable, share: tuple, messages, log_level: str) -> None:

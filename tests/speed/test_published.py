@@ -1,4 +1,4 @@
-"""Reading what the batch layer published: the layout is pinned to weatherlake.batch.publish."""
+"""Reading what the batch layer published, at the paths weatherlake.batch.publish writes."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ def lake(make_settings):
         yield lake
 
 
-def test_the_layout_is_the_batch_publishers():
+def test_the_pointer_is_read_where_the_batch_publisher_writes_it(lake):
     publish = pytest.importorskip("weatherlake.batch.publish")  # imports pyspark, starts no JVM
-    assert (published.ANALYTICS_DIR, published.LATEST) == (publish.ANALYTICS_DIR, publish.LATEST)
-    assert published.latest_path("anomalies") == publish.latest_path("anomalies")
-    assert publish.run_dir("anomalies", "20261121T000000Z-0001").startswith("analytics/anomalies/run=")
+    lake.write_atomic(publish.latest_path("anomalies"), b'{"run_id": "1", "path": "x"}')
+    assert published.read_pointer(lake, "anomalies") == {"run_id": "1", "path": "x"}
+    assert publish.run_dir("anomalies", "20261121T000000Z-0001") == "analytics/anomalies/run=20261121T000000Z-0001"
 
 
 def test_a_view_not_published_yet_has_no_pointer(lake):

@@ -8,10 +8,10 @@ Rows (docs/batch.md, the views table): ``city_id``, ``city``, ``record_count``,
 ``month``) and ``period_start`` (ISO date; weeks start on Monday, UTC). Whole-window rows
 have neither (Spark's JSON writer leaves null fields out).
 
-Averages, sums and deviations are rounded to :data:`DECIMALS` places, so that the order
-in which Spark adds partial sums does not change a published number. The standard
-deviation comes from sums of squares (exact enough for temperatures: their squares
-are far from losing precision in a double).
+Averages, sums and deviations are rounded to :data:`~weatherlake.views.DECIMALS`
+places, so that the order in which Spark adds partial sums does not change a published
+number. The standard deviation comes from sums of squares (exact enough for
+temperatures: their squares are far from losing precision in a double).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from weatherlake.batch.extract import iso_utc, round_half_up
+from weatherlake.views import DECIMALS
 
-DECIMALS = 4
 PERIODS: tuple[str, ...] = ("day", "week", "month")
 
 COLUMNS: tuple[str, ...] = (

@@ -14,8 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from weatherlake.batch.extract import METRICS, round_half_up
-
-DECIMALS = 4
+from weatherlake.views import DECIMALS
 
 
 def median_of_sorted(values: Column) -> Column:

@@ -19,9 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
-
-DECIMALS = 4
-ROLLING_HOURS = 24
+from weatherlake.views import DECIMALS, ROLLING_HOURS
 
 
 def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> DataFrame:

@@ -29,11 +29,10 @@ from pyspark.sql import functions as F
 
 from weatherlake.batch.hadoopfs import SparkLake
 from weatherlake.lake.base import join
+from weatherlake.views import ANALYTICS_DIR, latest_path
 
 log = logging.getLogger(__name__)
 
-ANALYTICS_DIR = "analytics"
-LATEST = "_LATEST"
 SUCCESS = "_SUCCESS"
 RUN_PREFIX = "run="
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
@@ -51,10 +50,6 @@ def view_dir(view: str) -> str:
 
 def run_dir(view: str, run_id: str) -> str:
     return join(ANALYTICS_DIR, view, f"{RUN_PREFIX}{run_id}")
-
-
-def latest_path(view: str) -> str:
-    return join(ANALYTICS_DIR, view, LATEST)
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from statistics import median
 
 from weatherlake.scoring import AnomalyParams
+from weatherlake.timefmt import hour_text, parse_utc
 
 METHOD = "speed_seasonal_recent_context"
 MAD_TO_SIGMA = 1.4826
@@ -57,8 +58,7 @@ class CityBaseline:
 @lru_cache(maxsize=65536)
 def shift_hour(hour: str, hours: int) -> str:
     """``2026-11-20T20:00:00Z`` moved by ``hours`` (same format)."""
-    moment = datetime.fromisoformat(hour) + timedelta(hours=hours)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+    return hour_text(parse_utc(hour) + timedelta(hours=hours))
 
 
 def hour_of(timestamp: str) -> str:
@@ -151,8 +151,7 @@ def score_observation(
     it is known (batch seed and speed hours combined), None when there is no data.
     """
     hour = hour_of(record["timestamp"])
-    hod = _hour_of_day(hour)
-    typical = city.seasonal.get(hod)
+    typical = city.seasonal.get(_hour_of_day(hour))
     if not typical:
         return []
     context_hours = [shift_hour(hour, -k) for k in range(1, params.context_hours + 1)]
@@ -162,35 +161,49 @@ def score_observation(
         scale = city.scale.get(metric)
         if value is None or scale is None or metric not in typical:
             continue
-        dev = value - typical[metric]
-        before = []
-        for h in context_hours:
-            mean = hour_mean(h, metric)
-            expected = city.seasonal.get(_hour_of_day(h), {}).get(metric)
-            if mean is not None and expected is not None:
-                before.append(mean - expected)
-        if not before:
+        context = _recent_context(city, context_hours, metric, hour_mean)
+        if context is None:
             continue
-        gap = dev - median(before)
+        dev = value - typical[metric]
+        gap = dev - context
         score = gap / scale
         if abs(score) < params.threshold or dev * gap <= 0:
-            continue
-        flagged.append(
-            {
-                "city_id": record["city_id"],
-                "city": record["city"],
-                "timestamp": record["timestamp"],
-                "metric": metric,
-                "value": value,
-                "baseline": round(value - gap, 3),
-                "score": round(score, 2),
-                "severity": severity(abs(score), params),
-                "method": METHOD,
-                "deviation": round(gap, 3),
-                "seasonal_baseline": round(typical[metric], 3),
-                "local_scale": round(scale, 3),
-                "hour_of_day": hod,
-                "provisional": True,
-            }
-        )
+            continue  # not unusual, or a move back towards normal
+        flagged.append(_anomaly_row(record, metric, typical[metric], gap, scale, score, params))
     return flagged
+
+
+def _recent_context(
+    city: CityBaseline, hours: list[str], metric: str, hour_mean: Callable[[str, str], float | None]
+) -> float | None:
+    """The median deviation from normal of the metric's mean over ``hours``; None without data."""
+    devs = []
+    for hour in hours:
+        mean = hour_mean(hour, metric)
+        expected = city.seasonal.get(_hour_of_day(hour), {}).get(metric)
+        if mean is not None and expected is not None:
+            devs.append(mean - expected)
+    return median(devs) if devs else None
+
+
+def _anomaly_row(
+    record: dict, metric: str, seasonal: float, gap: float, scale: float, score: float, params: AnomalyParams
+) -> dict:
+    """One flagged metric as an ``anomalies`` row, marked provisional."""
+    value = record[metric]
+    return {
+        "city_id": record["city_id"],
+        "city": record["city"],
+        "timestamp": record["timestamp"],
+        "metric": metric,
+        "value": value,
+        "baseline": round(value - gap, 3),
+        "score": round(score, 2),
+        "severity": severity(abs(score), params),
+        "method": METHOD,
+        "deviation": round(gap, 3),
+        "seasonal_baseline": round(seasonal, 3),
+        "local_scale": round(scale, 3),
+        "hour_of_day": _hour_of_day(record["timestamp"]),
+        "provisional": True,
+    }

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 
 from kafka.structs import OffsetAndMetadata
 
@@ -37,15 +36,9 @@ from weatherlake.ingest import kafka
 from weatherlake.lake import Lake
 from weatherlake.speed import check_settings
 from weatherlake.speed.baseline import build_baselines
-from weatherlake.speed.published import (
-    SNAPSHOT_PATH,
-    encode_snapshot,
-    parse_time,
-    read_pointer,
-    read_rows,
-    read_snapshot,
-)
+from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot, read_pointer, read_rows, read_snapshot
 from weatherlake.speed.state import MAX_CITIES, SpeedState
+from weatherlake.timefmt import parse_utc, seconds_text, utc_now_seconds
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +48,6 @@ SNAPSHOT_FORMAT = 2
 #: The view whose cutoff the speed layer takes over from (the one merged hour by hour).
 CUTOFF_VIEW = "hourly_trends"
 BASELINE_VIEW = "diurnal_profile"
-
-
-def utc_now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class SpeedLayer:
@@ -78,7 +67,7 @@ class SpeedLayer:
         self.snapshots_written = 0
         self.counters = {"consumed": 0, "invalid": 0}
         self.kafka_figures: dict = {}
-        self.started_at = utc_now_text()
+        self.started_at = utc_now_seconds()
         self.resumed_from_snapshot = False
         self._partitions: list = []
         self._catch_up: dict | None = None
@@ -234,7 +223,7 @@ class SpeedLayer:
         if not partitions:
             return
         if self.state.cutoff:
-            start = parse_time(self.state.cutoff).timestamp()
+            start = parse_utc(self.state.cutoff).timestamp()
         else:
             start = time.time() - self.settings.speed_max_hours * 3600
         target_ms = int((start - self.settings.speed_seek_margin_seconds) * 1000)
@@ -247,7 +236,7 @@ class SpeedLayer:
             else:
                 consumer.seek(tp, hit.offset)
         log.info("seeking %s to messages produced from %s (cutoff %s minus %.0f s)", self.topic,
-                 datetime.fromtimestamp(target_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 seconds_text(target_ms / 1000),
                  self.state.cutoff or "none", self.settings.speed_seek_margin_seconds)
 
     def _follow_new_partitions(self, consumer) -> None:
@@ -274,7 +263,7 @@ class SpeedLayer:
             log.warning("cannot read end offsets (%s)", error)
             return
         self.kafka_figures = {
-            "checked_at": utc_now_text(),
+            "checked_at": utc_now_seconds(),
             "end_offsets": {str(tp.partition): n for tp, n in ends.items()},
             "dlq_topic": dlq,
             "dlq_end_offsets": {str(tp.partition): n for tp, n in dlq_ends.items()},
@@ -288,7 +277,7 @@ class SpeedLayer:
         return {
             "format": SNAPSHOT_FORMAT,
             "sequence": self.sequence,
-            "generated_at": utc_now_text(),
+            "generated_at": utc_now_seconds(),
             "started_at": self.started_at,
             "topic": self.topic,
             "group_id": self.group_id,

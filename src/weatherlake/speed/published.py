@@ -5,30 +5,27 @@ The batch layer (weatherlake.batch.publish) writes each view as JSON Lines under
 ``analytics/<view>/_LATEST`` (``run_id``, ``path``, ``cutoff``, ``rows``, ``input``,
 ``published_at``, ``duration_seconds`` ...) with ``Lake.write_atomic``. A reader reads the
 pointer with ``read_atomic`` and then the files under its ``path``; a run directory never
-changes once named, so a pointer and its rows always belong together.
-
-The layout constants are repeated here rather than imported, because
-``weatherlake.batch.publish`` imports pyspark and neither the speed layer nor the web
-process should. Both sides are pinned by tests (tests/speed/test_published.py).
+changes once named, so a pointer and its rows always belong together. Both sides take
+the layout from :mod:`weatherlake.views`, which imports no pyspark.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import orjson
 
 from weatherlake.batch import VIEWS
 from weatherlake.lake import Lake, join
+from weatherlake.timefmt import parse_utc as parse_time
+from weatherlake.views import latest_path
 
 log = logging.getLogger(__name__)
 
-ANALYTICS_DIR = "analytics"
-LATEST = "_LATEST"
 #: The speed layer's snapshot, replaced atomically every few seconds (see encode_snapshot).
 SNAPSHOT_PATH = "speed/current.json"
 
+#: VIEWS and parse_time are re-exported: the serving layer reads the batch views through here.
 __all__ = [
     "SNAPSHOT_PATH",
     "VIEWS",
@@ -39,10 +36,6 @@ __all__ = [
     "read_rows",
     "read_snapshot",
 ]
-
-
-def latest_path(view: str) -> str:
-    return join(ANALYTICS_DIR, view, LATEST)
 
 
 def read_pointer(lake: Lake, view: str) -> dict | None:
@@ -131,10 +124,3 @@ def read_snapshot(lake: Lake) -> dict | None:
         log.warning("ignoring unreadable %s", SNAPSHOT_PATH)
         return None
 
-
-def parse_time(text: str) -> datetime:
-    """An ISO-8601 UTC timestamp (``...Z``, optional fraction) as an aware datetime.
-
-    Compare timestamps through this, never as strings: ``...:00.5Z`` sorts before ``...:00Z``.
-    """
-    return datetime.fromisoformat(text)

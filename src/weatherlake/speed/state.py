@@ -18,7 +18,7 @@ from datetime import datetime
 
 from weatherlake.scoring import AnomalyParams
 from weatherlake.speed.baseline import DEFAULT_PARAMS, CityBaseline, hour_of, score_observation
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import parse_utc
 
 MAX_CITIES = 20_000
 MAX_ANOMALIES_PER_CITY = 50
@@ -88,8 +88,8 @@ class HourAggregate:
         agg = cls(data["hour"])
         for name in HOUR_FIELDS:
             setattr(agg, name, data[name])
-        agg._first = parse_time(agg.first_timestamp) if agg.first_timestamp else None
-        agg._last = parse_time(agg.last_timestamp) if agg.last_timestamp else None
+        agg._first = parse_utc(agg.first_timestamp) if agg.first_timestamp else None
+        agg._last = parse_utc(agg.last_timestamp) if agg.last_timestamp else None
         return agg
 
 
@@ -117,7 +117,7 @@ class SpeedState:
         params: AnomalyParams = DEFAULT_PARAMS,
     ) -> None:
         self.cutoff = cutoff
-        self._cutoff_moment = parse_time(cutoff) if cutoff else None
+        self._cutoff_moment = parse_utc(cutoff) if cutoff else None
         self.baselines = baselines or {}
         self.max_hours = max_hours
         self.max_cities = max_cities
@@ -127,7 +127,7 @@ class SpeedState:
 
     def apply(self, record: dict) -> bool:
         """Add one valid observation; False when it is not the speed layer's (at or before the cutoff)."""
-        moment = parse_time(record["timestamp"])
+        moment = parse_utc(record["timestamp"])
         if self._cutoff_moment is not None and moment <= self._cutoff_moment:
             self.stats["before_cutoff"] += 1
             return False
@@ -198,7 +198,7 @@ class SpeedState:
         for city_id, data in cities.items():
             city = self._city(city_id)
             city.latest = data["latest"]
-            city.latest_moment = parse_time(city.latest["timestamp"])
+            city.latest_moment = parse_utc(city.latest["timestamp"])
             for hour in data["hours"][-self.max_hours :]:
                 city.hours[hour["hour"]] = HourAggregate.from_dict(hour)
             city.anomalies.extend(data["anomalies"])

@@ -31,9 +31,7 @@ from datetime import date, datetime, timedelta
 
 from weatherlake.speed.baseline import hour_of
 from weatherlake.speed.published import parse_time
-
-DECIMALS = 4
-ROLLING_HOURS = 24
+from weatherlake.views import DECIMALS, ROLLING_HOURS
 
 
 def _r(value: float | None) -> float | None:
