@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 
-from weatherlake.ingest.compact import live_files
 from weatherlake.ingest.sink import RAW, PartitionWriter
 from weatherlake.lake import Lake, join
+from weatherlake.lake.layout import live_files
 
 
 def committed(lake: Lake) -> list[tuple[str, str, dict]]:

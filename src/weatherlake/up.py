@@ -29,9 +29,9 @@ from weatherlake.config import Secret, Settings
 from weatherlake.errors import WeatherlakeError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.broker import port_open
-from weatherlake.ingest.compact import live_files
 from weatherlake.ingest.sink import RAW
 from weatherlake.lake import Lake, join, open_lake
+from weatherlake.lake.layout import live_files
 
 log = logging.getLogger(__name__)
 

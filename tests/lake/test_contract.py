@@ -1,4 +1,4 @@
-"""The lake contract, run against every backend (LocalLake, WebHdfsLake over the double)."""
+"""The lake contract, run against every backend (LocalLake; WebHdfsLake over the double and over HDFS)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from tests.crashing_lake import CrashingLake
 from weatherlake.errors import LakeError, TargetExists
-from weatherlake.lake import Lake, join
+from weatherlake.lake import Lake, LocalLake, join
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -57,6 +58,30 @@ def test_names_with_reserved_url_characters_round_trip(lake: Lake):
 def test_read_missing_raises_file_not_found(lake: Lake):
     with pytest.raises(FileNotFoundError):
         lake.read("raw/nothing.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "expected"),
+    [(0, 5, b"01234"), (7, 3, b"789"), (95, 5, b"56789"), (95, 50, b"56789"), (99, 1, b"9")],
+    ids=["head", "middle", "tail", "past-the-end", "last-byte"],
+)
+def test_read_range_gives_that_part_of_the_file(lake: Lake, offset: int, length: int, expected: bytes):
+    lake.write(COMMITTED, b"0123456789" * 10)
+    assert lake.read_range(COMMITTED, offset, length) == expected
+
+
+def test_read_range_of_a_missing_file_raises_file_not_found(lake: Lake):
+    with pytest.raises(FileNotFoundError):
+        lake.read_range("raw/nothing.jsonl", 0, 10)
+
+
+def test_the_default_read_range_of_a_backend_without_one_reads_through_read(tmp_path):
+    lake = CrashingLake(LocalLake(tmp_path))  # implements only the abstract primitives
+    lake.write(COMMITTED, b"0123456789")
+    assert type(lake).read_range is Lake.read_range
+    assert lake.read_range(COMMITTED, 7, 5) == b"789"
+    with pytest.raises(FileNotFoundError):
+        lake.read_range("raw/nothing.jsonl", 0, 10)
 
 
 def test_rename_moves_and_creates_target_parents(lake: Lake):

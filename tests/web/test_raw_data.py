@@ -162,7 +162,7 @@ def test_identical_requests_in_flight_share_one_read(settings, lake):
     get(app.test_client(), "/api/health")
     waiting = WaitingLake(lake.root)
     app.extensions["weatherlake"]["store"]._lake = waiting
-    raw = app.extensions["weatherlake"]["raw"]
+    raw = app.extensions["weatherlake"]["store"].raw
     answers = {}
 
     def ask(name):

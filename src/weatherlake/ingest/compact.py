@@ -37,7 +37,7 @@ import orjson
 
 from weatherlake.errors import TargetExists, WeatherlakeError
 from weatherlake.lake import Lake, join
-from weatherlake.lake.layout import STATE, TMP, date_dir, file_name, new_token, parse_file_name
+from weatherlake.lake.layout import STATE, TMP, date_dir, file_name, live_files, new_token, parse_file_name
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,6 @@ class CompactionResult:
     merged_files: int = 0
     input_files: int = 0
     recovered: bool = False
-
-
-def live_files(names: list[str]) -> list[str]:
-    """Committed file names of one date directory, minus those a merged file supersedes."""
-    parsed = [(parse_file_name(n), n) for n in names]
-    spans = [(p, n) for p, n in parsed if p]
-    live = []
-    for (topic, partition, first, last), name in spans:
-        covered = any(
-            other_topic == topic and other_partition == partition and lo <= first and last <= hi
-            and (lo, hi) != (first, last)
-            for (other_topic, other_partition, lo, hi), _ in spans
-        )
-        if not covered:
-            live.append(name)
-    return sorted(live)
 
 
 def _journal_path(date: str) -> str:

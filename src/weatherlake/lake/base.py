@@ -2,7 +2,8 @@
 
 Paths are POSIX-style and relative to the lake root (``raw/date=2026-11-23/x.jsonl``);
 a backend maps them onto its own storage. The primitives are the ones the exactly-once
-sink needs and no more: whole-file writes, a rename that never overwrites, delete, list.
+sink needs and no more: whole-file writes, a rename that never overwrites, delete, list;
+and for readers that must not hold a whole file, ranged reads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ class Lake(ABC):
     @abstractmethod
     def read(self, path: str) -> bytes:
         """Return a file's whole content; raise ``FileNotFoundError`` if it is missing."""
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Return ``length`` bytes of a file from byte ``offset`` (fewer where the file ends
+        first); raise ``FileNotFoundError`` if it is missing.
+
+        ``offset`` must lie inside the file (HDFS refuses an offset at its end) and
+        ``length`` be positive. This default reads the whole file; the backends read
+        only the range.
+        """
+        return self.read(path)[offset:offset + length]
 
     @abstractmethod
     def write(self, path: str, data: bytes) -> None:

@@ -57,6 +57,37 @@ def date_dir(date: str) -> str:
     return f"{RAW}/date={date}"
 
 
+def raw_dates(lake: Lake) -> list[str]:
+    """The dates (``YYYY-MM-DD``) that have a raw directory, oldest first."""
+    return sorted(name[len("date="):] for name in lake.list(RAW) if name.startswith("date="))
+
+
+def live_files(names: list[str]) -> list[str]:
+    """Committed file names of one date directory, minus those a merged file supersedes."""
+    spans = [(parsed, name) for name in names if (parsed := parse_file_name(name))]
+    live = []
+    for (topic, partition, first, last), name in spans:
+        covered = any(
+            other_topic == topic and other_partition == partition and lo <= first and last <= hi
+            and (lo, hi) != (first, last)
+            for (other_topic, other_partition, lo, hi), _ in spans
+        )
+        if not covered:
+            live.append(name)
+    return sorted(live)
+
+
+def live_file_sizes(lake: Lake, date: str) -> dict[str, int]:
+    """The live committed files of ``date`` (:func:`live_files`) and their sizes, from one listing."""
+    sizes = lake.sizes(date_dir(date))
+    return {name: sizes[name] for name in live_files(list(sizes))}
+
+
+def newest_first(names: list[str]) -> list[str]:
+    """Committed file names by their last offset, highest first: within a partition, newest first."""
+    return sorted(names, key=lambda name: parse_file_name(name)[3], reverse=True)
+
+
 def tmp_name(final_name: str, generation: int, token: str) -> str:
     """A writer's name for lines it means to commit as generation ``generation``."""
     return f"{final_name}.g{generation}-{token}"

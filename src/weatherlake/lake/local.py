@@ -33,6 +33,11 @@ class LocalLake(Lake):
     def read(self, path: str) -> bytes:
         return self._path(path).read_bytes()
 
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        with open(self._path(path), "rb") as file:
+            file.seek(offset)
+            return file.read(length)
+
     def write(self, path: str, data: bytes) -> None:
         data = as_bytes(data)
         target = self._path(path)

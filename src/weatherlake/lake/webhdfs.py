@@ -116,16 +116,11 @@ class WebHdfsLake(Lake):
     # -- the interface ---------------------------------------------------------------
 
     def read(self, path: str) -> bytes:
-        hdfs_path = self._abs(path)
+        return self._read(path)
 
-        def read_all() -> bytes:
-            with self._client.read(hdfs_path) as reader:
-                return reader.read()
-
-        try:
-            return self._call("read", path, read_all)
-        except HdfsError as error:
-            raise self._refused("read", path, error) from error
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """One OPEN with ``offset`` and ``length``: only the range leaves the DataNode."""
+        return self._read(path, offset=offset, length=length)
 
     def write(self, path: str, data: bytes) -> None:
         data = as_bytes(data)  # a str would be sent one character per chunk
@@ -211,6 +206,18 @@ class WebHdfsLake(Lake):
     def _abs(self, path: str) -> str:
         relative = join(path)
         return self.root if relative == "." else posixpath.join(self.root, relative)
+
+    def _read(self, path: str, **span: int) -> bytes:
+        hdfs_path = self._abs(path)
+
+        def read() -> bytes:
+            with self._client.read(hdfs_path, **span) as reader:
+                return reader.read()
+
+        try:
+            return self._call("read", path, read)
+        except HdfsError as error:
+            raise self._refused("read", path, error) from error
 
     def _status(self, op: str, path: str, hdfs_path: str) -> dict | None:
         """The FileStatus, or None if nothing is there (any other refusal raises)."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from weatherlake.config import Settings
 from weatherlake.errors import ConfigError, LakeError
+
+if TYPE_CHECKING:
+    from weatherlake.web.store import ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +61,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     and the budget of one ``/api/raw-data`` request: ``RAW_MAX_BYTES``,
     ``RAW_MAX_RECORDS``, ``RAW_MAX_SECONDS`` (:mod:`weatherlake.web.raw`).
     """
-    from weatherlake.lake import open_lake
-    from weatherlake.web import api, dashboard, metrics, raw
-    from weatherlake.web.params import ApiError
-    from weatherlake.web.store import ViewStore
+    from weatherlake.web import api, dashboard, raw
 
     settings = settings or Settings.from_env()
     check_settings(settings)
@@ -76,23 +77,38 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     )
     if test_config:
         app.config.update(test_config)
-    store = ViewStore(
-        lambda: open_lake(settings),
-        settings.kafka_topic,
-        reload_seconds=app.config["RELOAD_SECONDS"],
-        background=app.config["BACKGROUND_REFRESH"],
-        warm=lambda loaded: api.warm(loaded, settings),
-        cache_bytes=app.config["CACHE_BYTES"],
-    )
-    raw_reader = raw.RawReader(lambda: store.lake, ttl_seconds=app.config["RELOAD_SECONDS"],
-                               max_bytes=app.config["RAW_MAX_BYTES"], max_records=app.config["RAW_MAX_RECORDS"],
-                               max_seconds=app.config["RAW_MAX_SECONDS"])
-    app.extensions["weatherlake"] = {"settings": settings, "store": store, "raw": raw_reader}
+    app.extensions["weatherlake"] = {"settings": settings, "store": _view_store(settings, app.config)}
     app.register_blueprint(api.api)
     app.register_blueprint(dashboard.dashboard)
+    _answer_errors_in_json(app)
+    _measure_and_secure_responses(app)
+    return app
+
+
+def _view_store(settings: Settings, config: dict) -> ViewStore:
+    """The app's :class:`~weatherlake.web.store.ViewStore`; it opens the lake on first use."""
+    from weatherlake.lake import open_lake
+    from weatherlake.web import api, raw
+    from weatherlake.web.store import ViewStore
+
+    return ViewStore(
+        lambda: open_lake(settings),
+        settings.kafka_topic,
+        reload_seconds=config["RELOAD_SECONDS"],
+        background=config["BACKGROUND_REFRESH"],
+        warm=lambda loaded: api.warm(loaded, settings),
+        cache_bytes=config["CACHE_BYTES"],
+        raw_budget=raw.Budget(config["RAW_MAX_BYTES"], config["RAW_MAX_RECORDS"], config["RAW_MAX_SECONDS"]),
+    )
+
+
+def _answer_errors_in_json(app: Flask) -> None:
+    """Every error as ``{"error": {"code", "message"}}``, with no hosts, paths or tracebacks."""
+    from weatherlake.web.api import json_response
+    from weatherlake.web.params import ApiError
 
     def error(status: int, code: str, message: str):
-        return api.json_response({"error": {"code": code, "message": message}}, status)
+        return json_response({"error": {"code": code, "message": message}}, status)
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -114,6 +130,11 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         log.exception("unhandled error answering %s", request.path)
         return error(500, "internal_error", "internal error; the server log has the details")
 
+
+def _measure_and_secure_responses(app: Flask) -> None:
+    """Each response counted and timed (:mod:`weatherlake.web.metrics`) and sent with SECURITY_HEADERS."""
+    from weatherlake.web import metrics
+
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()
@@ -128,5 +149,3 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     def secure(response):
         response.headers.update(SECURITY_HEADERS)
         return response
-
-    return app

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import hour_text, parse_utc, utc_now_seconds
 from weatherlake.web import charts, queries, status
 from weatherlake.web.params import (
     ANOMALY_HOURS,
@@ -86,10 +86,6 @@ def json_response(body: dict, status_code: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status_code, mimetype="application/json")
 
 
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def _encode(rows: list[dict]) -> tuple[bytes, int, str | None]:
     return orjson.dumps(rows), len(rows), queries.overall_source(rows)
 
@@ -114,7 +110,7 @@ def data_response(loaded, key: tuple | None, build: Callable[[], list[dict]], *,
         state, message = "empty", note or "no rows match the request"
     meta = {
         "count": count,
-        "generated_at": _now_text(),
+        "generated_at": utc_now_seconds(),
         "source": source,
         "cutoff": loaded.views[view].cutoff if view else None,
         "state": state,
@@ -145,6 +141,11 @@ def _nothing_published(loaded, view: str) -> bool:
     return not loaded.views[view].published and not loaded.speed_cities
 
 
+def _hour_of(row: dict) -> str:
+    """The hour of a row's ``timestamp``, comparable with window starts (``queries.window_start``)."""
+    return hour_text(parse_utc(row["timestamp"]))
+
+
 # --- endpoints -------------------------------------------------------------------------------
 
 
@@ -157,7 +158,7 @@ def health(loaded, config):
     degraded = loaded.lake_error is not None
     body = {
         "status": "degraded" if degraded else "ok",
-        "generated_at": _now_text(),
+        "generated_at": utc_now_seconds(),
         "lake": {"state": "error" if degraded else "ok", "error": status.LAKE_ERROR if degraded else None},
         "views": {name: status.view_status(loaded, name, now)["state"] for name in loaded.views},
         "speed": status.speed_status(loaded, now)["state"],
@@ -249,10 +250,10 @@ def anomalies(loaded, config, cities, hours, severity, metric, limit):
             for row in queries.anomalies(loaded, city_id):
                 if SEVERITY_RANK.get(row.get("severity"), 0) < floor or (metric and row.get("metric") != metric):
                     continue
-                if start is not None and row["timestamp"][:13] + ":00:00Z" < start:
+                if start is not None and _hour_of(row) < start:
                     continue
                 rows.append(row)
-        rows.sort(key=lambda row: parse_time(row["timestamp"]), reverse=True)
+        rows.sort(key=lambda row: parse_utc(row["timestamp"]), reverse=True)
         return rows[:limit]
 
     return data_response(loaded, ("anomalies", _key(cities), hours, severity, metric, limit), build,
@@ -266,7 +267,7 @@ def raw_data(loaded, config, cities, date, limit):
     records decoded and time; `complete: false` says the budget ran out first (`scanned` says how much was
     read), so `limit` rows of a city that reports rarely may come from fewer."""
     chosen = frozenset(_cities(loaded, cities)) if cities else None
-    answer = current_app.extensions["weatherlake"]["raw"].answer(date, chosen, limit)
+    answer = store().raw_records(date, chosen, limit)
     return data_response(loaded, None, lambda: answer.rows, view=None, not_published=answer.date is None,
                          hint="the raw lake is empty: is `weatherlake consume` running?",
                          note=None if answer.complete else RAW_INCOMPLETE, date=answer.date,
@@ -288,7 +289,7 @@ def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_t
     return json_response(
         {
             **figure,
-            "generated_at": _now_text(),
+            "generated_at": utc_now_seconds(),
             "source": queries.overall_source(rows),
             "cutoff": cutoff,
             "state": state,
@@ -302,8 +303,7 @@ def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_t
 
 def _temperature(loaded, rows, chosen, hours):
     start = queries.window_start(queries.window_end(loaded, chosen), hours)
-    marks = [a for c in chosen for a in queries.anomalies(loaded, c)
-             if start is not None and a["timestamp"][:13] + ":00:00Z" >= start]
+    marks = [a for c in chosen for a in queries.anomalies(loaded, c) if start is not None and _hour_of(a) >= start]
     return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff)
 
 

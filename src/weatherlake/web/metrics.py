@@ -16,7 +16,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import parse_utc
 from weatherlake.web import status
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -76,9 +76,9 @@ class DataCollector:
             view_rows.add_metric([name], view.row_count)
             published = view.pointer.get("published_at")
             if published:
-                view_age.add_metric([name], now - parse_time(published).timestamp())
+                view_age.add_metric([name], now - parse_utc(published).timestamp())
             if view.cutoff:
-                view_lag.add_metric([name], now - parse_time(view.cutoff).timestamp())
+                view_lag.add_metric([name], now - parse_utc(view.cutoff).timestamp())
         yield from (view_age, view_lag, view_rows)
 
         pipeline = status.pipeline(loaded, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from weatherlake.cities import catalogue
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import hour_text, parse_utc
 from weatherlake.web import merge
 from weatherlake.web.store import Loaded
 
@@ -94,8 +94,7 @@ def window_end(loaded: Loaded, city_ids: list[str]) -> str | None:
 def window_start(end: str | None, hours: int) -> str | None:
     if end is None:
         return None
-    start = parse_time(end) - timedelta(hours=hours - 1)
-    return start.strftime("%Y-%m-%dT%H:00:00Z")
+    return hour_text(parse_utc(end) - timedelta(hours=hours - 1))
 
 
 def hourly_window(loaded: Loaded, city_ids: list[str], hours: int) -> list[dict]:

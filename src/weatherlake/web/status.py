@@ -1,6 +1,6 @@
 """Pipeline status and freshness, from what the lake holds (the web process never calls Kafka).
 
-* ingest: per partition, the offset the lake sink has committed (its state file in the
+* ingest: per partition, the offset the lake sink has committed (its state in the
   lake) against the topic's end offset and the speed layer's position, which the speed
   layer reads from Kafka and writes into its snapshot every few seconds. The end offsets
   are approximate: the embedded broker's high watermark can read low right after a
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import parse_utc, seconds_text
 from weatherlake.web.store import Loaded
 
 #: What the API says about a failed read of the lake (the store logs the details: hosts, paths).
@@ -28,7 +28,7 @@ STALE_MIN_SECONDS = 30.0
 def _age(timestamp: str | None, now: float) -> float | None:
     if not timestamp:
         return None
-    return round(max(now - parse_time(timestamp).timestamp(), 0.0), 1)
+    return round(max(now - parse_utc(timestamp).timestamp(), 0.0), 1)
 
 
 def speed_status(loaded: Loaded, now: float) -> dict:
@@ -81,14 +81,54 @@ def freshness(loaded: Loaded, view: str | None, now: float | None = None) -> dic
 
 
 def pipeline(loaded: Loaded, now: float | None = None) -> dict:
+    """The body of ``/api/pipeline``: the lake, ingest per partition, the speed layer, batch runs."""
     now = time.time() if now is None else now
     snapshot = loaded.snapshot or {}
+    views = {name: view_status(loaded, name, now) for name in loaded.views}
+    return {
+        "generated_at": seconds_text(now),
+        "lake": {
+            "kind": loaded.lake_kind,
+            "state": "error" if loaded.lake_error else "ok",
+            "error": LAKE_ERROR if loaded.lake_error else None,
+            "checked_at": seconds_text(loaded.checked_at),
+        },
+        "ingest": _ingest(snapshot, loaded.sink_offsets),
+        "speed": speed_status(loaded, now),
+        "batch": {"last_run": _last_run(views), "views": views},
+    }
+
+
+INGEST_NOTE = ("End offsets come from the speed layer's last snapshot; the lag may be a few seconds old "
+               "and the embedded broker's high watermark can read low right after a compressed batch.")
+
+
+def _ingest(snapshot: dict, sink_offsets: dict[int, int]) -> dict:
     kafka = snapshot.get("kafka") or {}
-    ends = {int(p): n for p, n in (kafka.get("end_offsets") or {}).items()}
+    partitions = _partitions(snapshot, sink_offsets)
+    dlq_ends = kafka.get("dlq_end_offsets")
+    return {
+        "topic": snapshot.get("topic"),
+        "partitions": partitions,
+        "lake_committed_total": sum(sink_offsets.values()) if sink_offsets else None,
+        "sink_lag_total": _total(partitions, "sink_lag"),
+        "speed_lag_total": _total(partitions, "speed_lag"),
+        "dead_letter_topic": kafka.get("dlq_topic"),
+        "dead_lettered": sum(dlq_ends.values()) if dlq_ends is not None else None,
+        "end_offsets_checked_at": kafka.get("checked_at"),
+        "approximate": True,
+        "note": INGEST_NOTE,
+    }
+
+
+def _partitions(snapshot: dict, sink_offsets: dict[int, int]) -> list[dict]:
+    """Per partition: the end offset, the sink's and the speed layer's positions, their lags."""
+    ends = {int(p): n for p, n in ((snapshot.get("kafka") or {}).get("end_offsets") or {}).items()}
     speed_offsets = {int(p): n for p, n in (snapshot.get("offsets") or {}).items()}
     partitions = []
-    for p in sorted(set(ends) | set(speed_offsets) | set(loaded.sink_offsets)):
-        sink, live = loaded.sink_offsets.get(p), speed_offsets.get(p)
+    for p in sorted(set(ends) | set(speed_offsets) | set(sink_offsets)):
+        sink, live = sink_offsets.get(p), speed_offsets.get(p)
+        # Never below a position already reached (see the module docstring).
         end = max((n for n in (ends.get(p), sink, live) if n is not None), default=None)
         partitions.append(
             {
@@ -100,38 +140,16 @@ def pipeline(loaded: Loaded, now: float | None = None) -> dict:
                 "speed_lag": None if live is None or end is None else end - live,
             }
         )
-    dlq_ends = kafka.get("dlq_end_offsets")
-    views = {name: view_status(loaded, name, now) for name in loaded.views}
+    return partitions
+
+
+def _last_run(views: dict[str, dict]) -> dict | None:
+    """The most recently published view's run."""
     published = [v for v in views.values() if v["state"] == "ready"]
-    last_run = max(published, key=lambda v: v.get("published_at") or "", default=None)
-    return {
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "lake": {
-            "kind": loaded.lake_kind,
-            "state": "error" if loaded.lake_error else "ok",
-            "error": LAKE_ERROR if loaded.lake_error else None,
-            "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.checked_at)),
-        },
-        "ingest": {
-            "topic": snapshot.get("topic"),
-            "partitions": partitions,
-            "lake_committed_total": sum(loaded.sink_offsets.values()) if loaded.sink_offsets else None,
-            "sink_lag_total": _total(partitions, "sink_lag"),
-            "speed_lag_total": _total(partitions, "speed_lag"),
-            "dead_letter_topic": kafka.get("dlq_topic"),
-            "dead_lettered": sum(dlq_ends.values()) if dlq_ends is not None else None,
-            "end_offsets_checked_at": kafka.get("checked_at"),
-            "approximate": True,
-            "note": "End offsets come from the speed layer's last snapshot; the lag may be a few seconds old "
-            "and the embedded broker's high watermark can read low right after a compressed batch.",
-        },
-        "speed": speed_status(loaded, now),
-        "batch": {
-            "last_run": None if last_run is None else {k: last_run.get(k) for k in (
-                "run_id", "cutoff", "published_at", "age_seconds", "duration_seconds", "input")},
-            "views": views,
-        },
-    }
+    last = max(published, key=lambda v: v.get("published_at") or "", default=None)
+    if last is None:
+        return None
+    return {k: last.get(k) for k in ("run_id", "cutoff", "published_at", "age_seconds", "duration_seconds", "input")}
 
 
 def _total(partitions: list[dict], key: str) -> int | None:

@@ -1,10 +1,12 @@
 """The serving layer's in-memory copy of the lake: batch views, speed snapshot, sink state.
 
 A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot and the
-sink's per-partition state files, keeps them in memory, and looks again at most every
-``WEB_RELOAD_SECONDS``: a view's rows are read only when its pointer names a new run, the
-snapshot is parsed only when its bytes changed. Requests never list or read the lake
-for views (``/api/raw-data`` is the one endpoint that reads raw files, with a cache).
+sink's per-partition state (through :mod:`weatherlake.lake.layout`), keeps them in
+memory, and looks again at most every ``WEB_RELOAD_SECONDS``: a view's rows are read only
+when its pointer names a new run, the snapshot is parsed only when its bytes changed.
+Requests never list or read the lake for views. Raw records are the exception: the
+store reads them per request, within a budget and with a short-lived cache
+(:meth:`ViewStore.raw_records`, :mod:`weatherlake.web.raw`).
 
 The check runs in a background thread started by a request that finds the data older
 than the reload period; that request and every other keep answering from the current
@@ -33,10 +35,12 @@ import msgspec
 import orjson
 
 from weatherlake.lake import Lake, join, layout
-from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, parse_time, read_pointer
+from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer
+from weatherlake.timefmt import parse_utc, seconds_text
 from weatherlake.web import ranges
 from weatherlake.web.cache import BoundedCache
 from weatherlake.web.params import HOURS, PERIODS_LIMIT
+from weatherlake.web.raw import BUDGET, Budget, RawAnswer, RawReader
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +153,7 @@ def _first_hours_kept(lake: Lake, pointer: dict) -> dict[str | None, str]:
         key = _HOUR_KEY.decode(line)
         if key.hour > newest.get(key.city_id, ""):
             newest[key.city_id] = key.hour
-    return {city_id: (parse_time(hour) - timedelta(hours=HOURLY_KEPT - 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {city_id: seconds_text(parse_utc(hour) - timedelta(hours=HOURLY_KEPT - 1))
             for city_id, hour in newest.items()}
 
 
@@ -245,6 +249,7 @@ class ViewStore:
         clock: Callable[[], float] = time.monotonic,
         warm: Callable[[Loaded], None] | None = None,
         cache_bytes: int = CACHE_BYTES,
+        raw_budget: Budget = BUDGET,
     ) -> None:
         self._open_lake = open_lake
         self._lake: Lake | None = None
@@ -260,6 +265,7 @@ class ViewStore:
         self._snapshots = SnapshotDecoder()  # unchanged cities keep their parsed entry
         self._refresh_lock = threading.Lock()
         self._refreshing = False
+        self.raw = RawReader(lambda: self.lake, ttl_seconds=reload_seconds, budget=raw_budget)
 
     @property
     def lake(self) -> Lake:
@@ -279,6 +285,12 @@ class ViewStore:
             else:
                 return self.refresh()
         return loaded
+
+    def raw_records(self, day: str | None, cities: frozenset[str] | None, limit: int) -> RawAnswer:
+        """The newest ``limit`` raw records of ``day`` (default: the newest date) of ``cities``
+        (None: all), read now within the raw budget; repeated asks within the reload period
+        are answered from a cache."""
+        return self.raw.answer(day, cities, limit)
 
     def _refresh_quietly(self) -> None:
         try:
