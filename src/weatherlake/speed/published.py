@@ -17,7 +17,6 @@ import orjson
 
 from weatherlake.batch import VIEWS
 from weatherlake.lake import Lake, join
-from weatherlake.timefmt import parse_utc as parse_time
 from weatherlake.views import latest_path
 
 log = logging.getLogger(__name__)
@@ -25,13 +24,12 @@ log = logging.getLogger(__name__)
 #: The speed layer's snapshot, replaced atomically every few seconds (see encode_snapshot).
 SNAPSHOT_PATH = "speed/current.json"
 
-#: VIEWS and parse_time are re-exported: the serving layer reads the batch views through here.
+#: VIEWS is re-exported: the serving layer reads the batch views through here.
 __all__ = [
     "SNAPSHOT_PATH",
     "VIEWS",
     "SnapshotDecoder",
     "encode_snapshot",
-    "parse_time",
     "read_pointer",
     "read_rows",
     "read_snapshot",

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from weatherlake.speed.baseline import hour_of
-from weatherlake.speed.published import parse_time
+from weatherlake.timefmt import parse_utc
 from weatherlake.views import DECIMALS, ROLLING_HOURS
 
 
@@ -47,7 +47,7 @@ def speed_hours_after(speed_hours: list[dict], batch_cutoff: str | None, speed_c
     """The speed layer's hour aggregates that hold no record the batch already counted."""
     if batch_cutoff is None:
         return list(speed_hours)
-    if speed_cutoff is not None and parse_time(speed_cutoff) >= parse_time(batch_cutoff):
+    if speed_cutoff is not None and parse_utc(speed_cutoff) >= parse_utc(batch_cutoff):
         return list(speed_hours)
     cutoff_hour = hour_of(batch_cutoff)
     return [h for h in speed_hours if h["hour"] > cutoff_hour]
@@ -187,10 +187,10 @@ def _parts_of_speed_hours(hours: Iterable[dict]) -> dict | None:
         rain += agg["total_rainfall"]
         low = agg["min_temperature"] if low is None else min(low, agg["min_temperature"])
         high = agg["max_temperature"] if high is None else max(high, agg["max_temperature"])
-        moment = parse_time(agg["first_timestamp"])
+        moment = parse_utc(agg["first_timestamp"])
         if first_moment is None or moment < first_moment:
             first_moment, first = moment, agg["first_timestamp"]
-        moment = parse_time(agg["last_timestamp"])
+        moment = parse_utc(agg["last_timestamp"])
         if last_moment is None or moment > last_moment:
             last_moment, last = moment, agg["last_timestamp"]
     if not n:
@@ -204,7 +204,7 @@ def _earliest(a: str | None, b: str | None, latest: bool = False) -> str | None:
     if a is None or b is None:
         return a if b is None else b
     pick = max if latest else min
-    return pick((a, b), key=parse_time)
+    return pick((a, b), key=parse_utc)
 
 
 def _add_parts(a: dict, b: dict) -> dict:
@@ -309,11 +309,11 @@ def merge_anomalies(
 ) -> list[dict]:
     """Batch anomalies plus the speed layer's provisional ones after the cutoff, newest first."""
     rows = [{**row, "layer": "batch"} for row in batch_rows]
-    cutoff = parse_time(batch_cutoff) if batch_cutoff else None
+    cutoff = parse_utc(batch_cutoff) if batch_cutoff else None
     for row in speed_rows:
-        if cutoff is None or parse_time(row["timestamp"]) > cutoff:
+        if cutoff is None or parse_utc(row["timestamp"]) > cutoff:
             rows.append({**row, "layer": "speed"})
-    rows.sort(key=lambda row: parse_time(row["timestamp"]), reverse=True)
+    rows.sort(key=lambda row: parse_utc(row["timestamp"]), reverse=True)
     return rows
 
 
