@@ -19,7 +19,7 @@ from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sink_e
 from tests.lakeview import committed
 from weatherlake.errors import BrokerError, LakeError
 from weatherlake.ingest import kafka
-from weatherlake.ingest.sink import STALL_WARNING_SECONDS, LakeSink, PartitionWriter, SinkError
+from weatherlake.ingest.sink import REJOIN_SECONDS, STALL_WARNING_SECONDS, LakeSink, PartitionWriter, SinkError
 from weatherlake.lake import LocalLake, open_lake
 
 
@@ -285,3 +285,34 @@ def test_a_partition_left_paused_with_nothing_committed_is_reported_and_resumed(
                    for r in caplog.records)
     finally:
         sink.consumer.close(autocommit=False)
+
+
+class UnansweredConsumer:
+    """A member whose join the group never answers: no rebalance callback ever runs."""
+
+    def __init__(self) -> None:
+        self.closed, self.topics = False, None
+
+    def subscribe(self, topics, listener=None) -> None:
+        self.topics = topics
+
+    def close(self, autocommit=True, timeout_ms=None) -> None:
+        self.closed = True
+
+
+def test_a_member_whose_join_goes_unanswered_joins_again_as_a_new_member(make_settings, tmp_path, monkeypatch,
+                                                                         caplog):
+    made = []
+    monkeypatch.setattr(kafka, "consumer", lambda *args, **kwargs: made.append(UnansweredConsumer()) or made[-1])
+    sink = LakeSink(make_settings(), LocalLake(tmp_path / "lake"))
+    sink._join()
+    sink._watch_assignment()
+    assert len(made) == 1, "joined again before the group had time to answer"
+    sink._joining_since -= REJOIN_SECONDS
+    sink._watch_assignment()
+    assert len(made) == 2 and made[0].closed and sink.consumer is made[1]
+    assert made[1].topics == [sink.settings.kafka_topic]
+    assert any("joining again as a new member" in r.getMessage() for r in caplog.records)
+    sink.on_partitions_assigned([])  # the group answers, with nothing to give: no more rejoining
+    sink._watch_assignment()
+    assert len(made) == 2 and sink._joining_since is None

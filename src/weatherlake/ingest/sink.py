@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 
 #: How long a member may hold no partition before it says so (again).
 IDLE_WARNING_SECONDS = 60.0
+#: How long a member waits for the group to answer its join (an assignment, even an empty
+#: one) before it joins again as a new member; a rebalance ends within the rebalance
+#: timeout (``max_poll_interval_ms``, 30 s) plus a session.
+REJOIN_SECONDS = 60.0
 #: How long a partition may have records waiting and see none committed before the member
 #: says so (again); at least twice the batch age limit.
 STALL_WARNING_SECONDS = 60.0
@@ -410,6 +414,7 @@ class LakeSink:
         # when the partition was revoked (the lake's position, while it has no state).
         self._dropped: dict = {}
         self._idle_since: float | None = None  # since when this member holds no partition
+        self._joining_since: float | None = None  # since when it waits for an assignment
         self._progress: dict = {}  # TopicPartition -> when it was taken, or last read or committed records
 
     def in_callback(self, callback, partitions) -> None:
@@ -422,6 +427,7 @@ class LakeSink:
 
     # -- rebalance listener (kafka-python calls these inside poll) --------------------
     def on_partitions_revoked(self, revoked) -> None:
+        self._joining_since = time.monotonic()
         commit = self.committer.current
         dropped = self.committer.settle(revoked)
         if dropped is not None:
@@ -436,6 +442,7 @@ class LakeSink:
                 self._dropped.setdefault(tp, writer.batch.start)  # a failed commit's batch began earlier
 
     def on_partitions_assigned(self, assigned) -> None:
+        self._joining_since = None
         if assigned:
             # Asked at every assignment: a broker that lost its topics (the memory-only
             # embedded one, restarted) makes the group rejoin, and shows up here.
@@ -491,10 +498,9 @@ class LakeSink:
     def run(self, stop: threading.Event) -> None:
         settings = self.settings
         self._stop = stop
-        self.consumer = kafka.consumer(settings, self.group_id, **self.consumer_overrides)
+        self._join()
         self.dlq = kafka.producer(settings)
         try:
-            self.consumer.subscribe([settings.kafka_topic], listener=_Listener(self))
             log.info("sink consuming %s into %s as group %s", settings.kafka_topic, self.lake.url, self.group_id)
             outage = kafka.OutageGuard("sink")
             while not stop.is_set():
@@ -512,6 +518,12 @@ class LakeSink:
             self.consumer.close(autocommit=False)
             self.dlq.close()
 
+    def _join(self) -> None:
+        """A consumer of its own, subscribed: a member of the group."""
+        self.consumer = kafka.consumer(self.settings, self.group_id, **self.consumer_overrides)
+        self.consumer.subscribe([self.settings.kafka_topic], listener=_Listener(self))
+        self._joining_since = time.monotonic()
+
     def _poll_timeout_ms(self) -> int:
         now = time.monotonic()
         wait = 1.0 if self.committer.idle else 0.05  # a finished commit is published promptly
@@ -523,11 +535,21 @@ class LakeSink:
         return max(10, int(wait * 1000))
 
     def _watch_assignment(self) -> None:
-        """Say so when this member has held no partition for a while: it is not silently idle."""
+        """Say so when this member has held no partition for a while: it is not silently idle.
+
+        One that has waited too long for the group to answer its join at all joins again
+        as a new member (it holds nothing, so nothing is dropped).
+        """
         if self.writers:
             self._idle_since = None
             return
         now = time.monotonic()
+        if self._joining_since is not None and now - self._joining_since >= REJOIN_SECONDS:
+            log.warning("this member has waited %.0f s for the group %s to assign it partitions; joining again as "
+                        "a new member", now - self._joining_since, self.group_id)
+            self.consumer.close(autocommit=False, timeout_ms=5000)
+            self._join()
+            return
         if self._idle_since is None:
             self._idle_since = now
         elif now - self._idle_since >= IDLE_WARNING_SECONDS:
