@@ -79,6 +79,18 @@ def calls(log) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+def test_the_driver_script_runs_alone_in_its_directory_with_the_installed_package():
+    """Python puts a script's directory first on sys.path: nothing else may be there, and
+    weatherlake must import from the driver's Python itself, without a path added for it."""
+    neighbours = {p.name for p in submit.DRIVER_SCRIPT.parent.iterdir() if p.name != "__pycache__"}
+    assert neighbours == {submit.DRIVER_SCRIPT.name}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(submit.DRIVER_SCRIPT), "--help"], cwd="/", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--lake-uri" in done.stdout and "--job" in done.stdout
+
+
 @pytest.mark.parametrize("command", [analytics, scheduler_command])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(command, ["--help"])
@@ -93,13 +105,13 @@ def test_the_command_line_is_spark_submit_on_the_configured_master_and_lake(sett
     assert argv[argv.index("--master") + 1] == "local[2]"
     assert argv[argv.index("--driver-memory") + 1] == "4g"
     assert "spark.sql.shuffle.partitions=8" in argv
-    script = argv.index(str(submit.JOBS_SCRIPT))
+    script = argv.index(str(submit.DRIVER_SCRIPT))
     assert argv[script + 1:] == [
         "--lake-uri", settings.lake_uri, "--job", "anomalies", "--keep-runs", "5", "--log-level", "DEBUG",
         "--from", "2026-11-01", "--to", "2026-11-23",
     ]
     env = submit.submit_environment({"PYTHONPATH": "/elsewhere"})
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(submit.PACKAGE_ROOT), "/elsewhere"]
+    assert env["PYTHONPATH"] == "/elsewhere", "weatherlake comes from the driver's Python, not a path added here"
     assert env["PYSPARK_DRIVER_PYTHON"] == sys.executable
 
 

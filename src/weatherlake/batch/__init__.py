@@ -9,7 +9,7 @@ Every job is extract -> pure ``transform(df, params) -> df`` -> load:
   pure transforms, one per view;
 * :mod:`~weatherlake.batch.publish` writes ``analytics/<view>/run=<id>/`` and then swaps
   ``analytics/<view>/_LATEST``;
-* :mod:`~weatherlake.batch.jobs` is the ``spark-submit`` entry point tying them together;
+* :mod:`~weatherlake.batch.jobs` is the batch run tying them together (``spark-submit`` runs it through ``batch/driver/analytics.py``);
 * :mod:`~weatherlake.batch.submit`, :mod:`~weatherlake.batch.scheduler` and
   :mod:`~weatherlake.batch.commands` are the ``weatherlake analytics`` / ``scheduler`` edge.
 

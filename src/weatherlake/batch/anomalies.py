@@ -42,9 +42,9 @@ value expected from the hour of day and the neighbouring hours), ``score``, ``se
 ``seasonal_score`` (against the hour-of-day median and MAD alone), ``local_scale`` and
 ``hour_of_day``.
 
-:func:`global_three_sigma` keeps the common global rule (mean +- 3 standard
-deviations per city over the whole window) for comparison only; it is not published: it
-flags the hours of a cold spell and misses a night-time spike (docs/batch.md).
+The common global rule (mean +- 3 standard deviations per city over the whole window) is
+not used: it flags the hours of a cold spell and misses a night-time spike
+(docs/batch.md; tests/batch/test_anomalies.py compares the two).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from weatherlake.batch.diurnal_profile import median_of_sorted, seasonal_baseline
-from weatherlake.batch.extract import METRICS, iso_utc, round_half_up, with_hour_index
+from weatherlake.batch.extract import iso_utc, round_half_up, with_hour_index
 
 # Thresholds, severity bands, context width and the per-metric scale floors (MIN_SCALE:
 # with the default threshold of 4, a change under 4x the floor is never an anomaly) are
@@ -61,10 +61,9 @@ from weatherlake.batch.extract import METRICS, iso_utc, round_half_up, with_hour
 from weatherlake.scoring import MIN_SCALE, AnomalyParams
 
 METHOD = "seasonal_mad_local_context"
-GLOBAL_METHOD = "global_3sigma"
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal data
 
-__all__ = ["COLUMNS", "METHOD", "MIN_SCALE", "AnomalyParams", "global_three_sigma", "score", "transform"]
+__all__ = ["COLUMNS", "METHOD", "MIN_SCALE", "AnomalyParams", "score", "transform"]
 
 COLUMNS: tuple[str, ...] = (
     "city_id",
@@ -122,9 +121,16 @@ def hourly_context(observations: DataFrame, seasonal: DataFrame, params: Anomaly
     ``m__before1`` / ``m__after1`` (the nearest hour's), ``m__scale``, and the hour's
     extreme deviations ``m__max_dev`` / ``m__min_dev``.
     """
-    metrics, reach = params.metrics, params.context_hours
+    deviations = _hourly_deviations(observations, seasonal, params.metrics)
+    context = _with_neighbours(deviations, params.metrics, params.context_hours)
+    return _with_local_scales(context, params)
+
+
+def _hourly_deviations(observations: DataFrame, seasonal: DataFrame, metrics: tuple[str, ...]) -> DataFrame:
+    """Per (city_id, hour_index): ``m__mean_dev``, ``m__max_dev``, ``m__min_dev``, the hour's
+    mean, highest and lowest value of each metric minus its seasonal median."""
     # Grouped by (city_id, hour_index) only, the cached input's order: the aggregation
-    # streams, and its output is already in the order of the windows below.
+    # streams, and its output is already in the order of the windows that follow.
     hourly = (
         with_hour_index(observations)
         .groupBy("city_id", "hour_index")
@@ -133,13 +139,19 @@ def hourly_context(observations: DataFrame, seasonal: DataFrame, params: Anomaly
         .withColumn("hour_of_day", F.pmod("hour_index", 24).cast("int"))
         .join(F.broadcast(seasonal), ["city_id", "hour_of_day"])
     )
-    # Only what the windows below need: every column more is copied twice for each hour.
-    deviations = hourly.select(
+    # Only what the windows need: every column more is copied twice for each hour.
+    return hourly.select(
         "city_id",
         "hour_index",
         *[(F.col(f"{m}__{name}") - F.col(f"{m}__seasonal")).alias(f"{m}__{name}_dev")
           for m in metrics for name in ("mean", "max", "min")],
     )
+
+
+def _with_neighbours(deviations: DataFrame, metrics: tuple[str, ...], reach: int) -> DataFrame:
+    """Adds each side's view of the hour, from the mean deviations of the hours with data
+    up to ``reach`` hours away: ``m__before`` / ``m__after`` (each side's median) and
+    ``m__before1`` / ``m__after1`` (the nearest hour's)."""
     # The neighbours' hour and deviations travel together in one struct: six lag/lead
     # lookups of one column cost a fraction of thirty lookups of single values.
     timeline = Window.partitionBy("city_id").orderBy("hour_index")
@@ -166,10 +178,15 @@ def hourly_context(observations: DataFrame, seasonal: DataFrame, params: Anomaly
         sides.append(_median_present([neighbour(m, -k) for k in range(1, reach + 1)]).alias(f"{m}__after"))
         sides.append(neighbour(m, 1).alias(f"{m}__before1"))
         sides.append(neighbour(m, -1).alias(f"{m}__after1"))
-    context = shifted.select(*deviations.columns, *sides)
+    return shifted.select(*deviations.columns, *sides)
+
+
+def _with_local_scales(context: DataFrame, params: AnomalyParams) -> DataFrame:
+    """Adds ``m__scale``: 1.4826 x the city's median gap between an hour and its nearest
+    neighbours (its ordinary hour-to-hour change), never below the metric's floor."""
     city = Window.partitionBy("city_id")
     scales = []
-    for m in metrics:
+    for m in params.metrics:
         mean_dev = F.col(f"{m}__mean_dev")
         typical_gap = F.median(
             (F.abs(mean_dev - F.col(f"{m}__before1")) + F.abs(mean_dev - F.col(f"{m}__after1"))) / 2
@@ -281,29 +298,3 @@ def transform(
         F.hour("ts").alias("hour_of_day"),
     )
 
-
-def global_three_sigma(observations: DataFrame, sigmas: float = 3.0, metrics: tuple[str, ...] = METRICS) -> DataFrame:
-    """The common global rule, for comparison only: |value - city mean| > 3 city standard deviations.
-
-    Rows like :func:`transform`'s (``baseline`` = the city's mean, ``score`` = z-score).
-    """
-    city = Window.partitionBy("city_id")
-    rows = []
-    for m in metrics:
-        mean, std = F.avg(m).over(city), F.stddev_samp(m).over(city)
-        z = F.when(std > 0, (F.col(m) - mean) / std)
-        rows.append(
-            observations.select(
-                "city_id",
-                "city",
-                iso_utc("ts").alias("timestamp"),
-                F.lit(m).alias("metric"),
-                F.col(m).alias("value"),
-                round_half_up(mean, 3).alias("baseline"),
-                round_half_up(z, 2).alias("score"),
-            ).where(F.abs("score") > sigmas)
-        )
-    out = rows[0]
-    for part in rows[1:]:
-        out = out.unionByName(part)
-    return out.withColumn("method", F.lit(GLOBAL_METHOD))

@@ -1,18 +1,20 @@
-"""The batch jobs' ``spark-submit`` entry point: raw lake -> batch views -> ``_LATEST``.
+"""One batch run: raw lake -> batch views -> ``_LATEST``, in three steps.
 
-One run reads the raw data once (explicit schema, only the ``date=`` directories in the
-window), caches the tagged observations, computes the requested views from that cache,
-writes each to ``analytics/<view>/run=<id>/`` and then replaces each view's ``_LATEST``.
+1. **extract** (:func:`extracted`): read the ``raw/date=`` directories in the window once
+   (explicit schema), tag every line, and cache the tagged rows for every view;
+2. **compute the views** (:func:`compute_views`): each requested view's transform over
+   the cached clean observations, written to ``analytics/<view>/run=<id>/``;
+3. **publish** (:func:`publish_views`): replace each view's ``_LATEST``, prune old runs.
 
-Run it with the spark-submit that ships with pyspark (``.venv/bin/spark-submit``), from
-the repository root or anywhere the ``weatherlake`` package is importable::
+:func:`run` is the three in order; :func:`main` is the command line around it, which
+spark-submit runs through the entry file ``batch/driver/analytics.py``::
 
-    spark-submit --master 'local[*]' src/weatherlake/batch/jobs.py \\
+    spark-submit --master 'local[*]' src/weatherlake/batch/driver/analytics.py \\
         --lake-uri file:///var/lib/weatherlake/weather_data --job all
 
     spark-submit --master spark://spark-master:7077 --driver-memory 2g \\
-        src/weatherlake/batch/jobs.py --lake-uri hdfs://namenode:8020/weather_data \\
-        --job anomalies --from 2026-11-01 --to 2026-11-23
+        /opt/venv/lib/python3.11/site-packages/weatherlake/batch/driver/analytics.py \\
+        --lake-uri hdfs://namenode:8020/weather_data --job anomalies --from 2026-11-01 --to 2026-11-23
 
 ``--lake-uri`` defaults to ``LAKE_URL`` + ``LAKE_ROOT`` from the environment.
 ``--job`` is one of city_stats, hourly_trends, diurnal_profile, anomalies, all (or a
@@ -27,31 +29,27 @@ Exit status: 0 when the run finished (published, or nothing to read), 1 on failu
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 
-if __name__ == "__main__":  # pragma: no cover - spark-submit runs this file as a script
-    # Python put this file's directory first on sys.path; the package root belongs there,
-    # so that `import weatherlake` works from a checkout and no module here shadows another.
-    _here = os.path.dirname(os.path.abspath(__file__))
-    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _here:
-        sys.path[0] = os.path.dirname(os.path.dirname(_here))
+from pyspark.sql import DataFrame, SparkSession
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from datetime import UTC, date, datetime  # noqa: E402
+from weatherlake import logs
+from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, hourly_trends
+from weatherlake.batch.extract import InputStats
+from weatherlake.batch.hadoopfs import SparkLake
+from weatherlake.batch.publish import Publisher, Written, new_run_id
+from weatherlake.batch.session import build_session
+from weatherlake.config import Settings
+from weatherlake.errors import WeatherlakeError
+from weatherlake.records import format_timestamp
 
-from pyspark.sql import DataFrame, SparkSession  # noqa: E402
-
-from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, hourly_trends  # noqa: E402
-from weatherlake.batch.hadoopfs import SparkLake  # noqa: E402
-from weatherlake.batch.publish import Publisher, new_run_id  # noqa: E402
-from weatherlake.errors import WeatherlakeError  # noqa: E402
-
-log = logging.getLogger("weatherlake.batch.jobs")
+log = logging.getLogger(__name__)
 
 RESULT_MARKER = "WEATHERLAKE_RESULT "
 DEFAULT_KEEP_RUNS = 3
@@ -93,8 +91,71 @@ def default_partitions(spark: SparkSession) -> int:
     return max(2, 4 * spark.sparkContext.defaultParallelism)
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_text() -> str:
+    """The time now as ``_LATEST`` and the result give it: ISO-8601 UTC to the second."""
+    return format_timestamp(datetime.now(UTC).replace(microsecond=0))
+
+
+@contextmanager
+def extracted(
+    spark: SparkSession, lake: SparkLake, dates: list[str], partitions: int
+) -> Iterator[tuple[DataFrame, InputStats]]:
+    """Step 1: the tagged rows of ``raw/<dates>`` and their counts; cached until the block ends.
+
+    Counting is the first action on the tagged rows, so it also fills the cache that
+    every view then reads.
+    """
+    raw = extract.read_raw(spark, lake.uri(extract.RAW_DIR), dates)
+    tagged = extract.tag(raw, partitions).persist()
+    try:
+        yield tagged, extract.input_stats(tagged, dates=len(dates))
+    finally:
+        tagged.unpersist()
+
+
+def compute_views(clean: DataFrame, views: list[str], publisher: Publisher) -> list[Written]:
+    """Step 2: compute each view from the clean observations and write it to its run directory.
+
+    Nothing is published yet: a run that fails halfway leaves only unpublished directories.
+    """
+    shared: dict[str, DataFrame] = {}
+    if {"diurnal_profile", "anomalies"} <= set(views):
+        shared["seasonal"] = diurnal_profile.seasonal_baseline(clean).cache()  # small: cities x 24 rows
+    try:
+        written = []
+        for view in views:
+            done = publisher.write(view, TRANSFORMS[view](clean, shared))
+            written.append(done)
+            log.info("run %s: %s: %d rows in %s (%.1f s)", publisher.run_id, view, done.rows, done.path, done.seconds)
+        return written
+    finally:
+        for frame in shared.values():
+            frame.unpersist()
+
+
+def publish_views(publisher: Publisher, written: list[Written], run_figures: dict, keep_runs: int) -> dict[str, dict]:
+    """Step 3: point each written view's ``_LATEST`` at its run directory, then prune its old runs.
+
+    ``run_figures`` are what every ``_LATEST`` of the run shares: ``cutoff``, ``window``,
+    ``input``, ``started_at``, ``duration_seconds``. Returns, per view, what the run wrote
+    and whether it was published (not when a newer run has published already).
+    """
+    views = {}
+    for done in written:
+        pointer = {
+            "view": done.view,
+            "run_id": publisher.run_id,
+            "path": done.path,
+            "format": "jsonl",
+            "rows": done.rows,
+            **run_figures,
+            "published_at": now_text(),
+        }
+        published = publisher.publish(done.view, pointer)
+        views[done.view] = {"path": done.path, "rows": done.rows, "seconds": round(done.seconds, 3),
+                            "published": published}
+        publisher.prune(done.view, keep_runs)
+    return views
 
 
 def run(
@@ -108,71 +169,46 @@ def run(
     run_id: str | None = None,
     partitions: int | None = None,
 ) -> dict:
-    """One batch run over ``lake_uri``; returns its figures (also written into each ``_LATEST``)."""
+    """One batch run over ``lake_uri``: extract, compute the views, publish.
+
+    Returns the run's figures (also written into each ``_LATEST``); ``status`` is
+    ``published``, or ``no_input`` when the window holds no valid observation.
+    """
     if date_from and date_to and date_from > date_to:
         raise JobError(f"--from {date_from} is after --to {date_to}")
-    started, started_at = time.monotonic(), _utc_now()
+    started, started_at = time.monotonic(), now_text()
     run_id = run_id or new_run_id()
     lake = SparkLake(spark, lake_uri)
     publisher = Publisher(lake, run_id)
     window = {"from": date_from, "to": date_to}
     result: dict = {"run_id": run_id, "lake": lake.url, "window": window, "views": {}, "started_at": started_at}
 
-    dirs = extract.select_dates(lake.list(extract.RAW_DIR), date_from, date_to)
-    log.info("run %s: reading %d date directories under %s (from %s to %s)", run_id, len(dirs),
-             lake.uri(extract.RAW_DIR), date_from or "the start", date_to or "the end")
-    if not dirs:
-        log.warning("run %s: no raw data in the window; nothing published", run_id)
-        return {**result, "status": "no_input", "cutoff": None, "input": None,
-                "duration_seconds": round(time.monotonic() - started, 3)}
+    def elapsed() -> float:
+        return round(time.monotonic() - started, 3)
 
-    raw = extract.read_raw(spark, lake.uri(extract.RAW_DIR), dirs)
-    tagged = extract.tag(raw, partitions or default_partitions(spark)).persist()
-    shared: dict[str, DataFrame] = {}
-    try:
-        stats = extract.input_stats(tagged, dates=len(dirs))  # also fills the cache
+    dates = extract.select_dates(lake.list(extract.RAW_DIR), date_from, date_to)
+    log.info("run %s: reading %d date directories under %s (from %s to %s)", run_id, len(dates),
+             lake.uri(extract.RAW_DIR), date_from or "the start", date_to or "the end")
+    if not dates:
+        log.warning("run %s: no raw data in the window; nothing published", run_id)
+        return {**result, "status": "no_input", "cutoff": None, "input": None, "duration_seconds": elapsed()}
+
+    with extracted(spark, lake, dates, partitions or default_partitions(spark)) as (tagged, stats):
         log.info(
             "run %s: %d records: %d accepted, %d malformed, %d impossible, %d duplicates; cutoff %s (%.1f s)",
             run_id, stats.records, stats.accepted, stats.malformed, stats.impossible, stats.duplicates,
-            stats.cutoff, time.monotonic() - started,
+            stats.cutoff, elapsed(),
         )
         result.update(cutoff=stats.cutoff, input=stats.as_dict())
         if stats.accepted == 0:
             log.warning("run %s: no valid observation in the window; nothing published", run_id)
-            return {**result, "status": "no_input", "duration_seconds": round(time.monotonic() - started, 3)}
-        clean = extract.observations(tagged)
-        if {"diurnal_profile", "anomalies"} <= set(views):
-            shared["seasonal"] = diurnal_profile.seasonal_baseline(clean).cache()  # small: cities x 24 rows
-        written = []
-        for view in views:
-            done = publisher.write(view, TRANSFORMS[view](clean, shared))
-            written.append(done)
-            log.info("run %s: %s: %d rows in %s (%.1f s)", run_id, view, done.rows, done.path, done.seconds)
-    finally:
-        tagged.unpersist()
-        for frame in shared.values():
-            frame.unpersist()
+            return {**result, "status": "no_input", "duration_seconds": elapsed()}
+        written = compute_views(extract.observations(tagged), views, publisher)
 
-    duration = round(time.monotonic() - started, 3)
-    for done in written:
-        pointer = {
-            "view": done.view,
-            "run_id": run_id,
-            "path": done.path,
-            "format": "jsonl",
-            "rows": done.rows,
-            "cutoff": stats.cutoff,
-            "window": window,
-            "input": stats.as_dict(),
-            "started_at": started_at,
-            "published_at": _utc_now(),
-            "duration_seconds": duration,
-        }
-        published = publisher.publish(done.view, pointer)
-        result["views"][done.view] = {"path": done.path, "rows": done.rows, "seconds": round(done.seconds, 3),
-                                      "published": published}
-        publisher.prune(done.view, keep_runs)
-    result.update(status="published", duration_seconds=round(time.monotonic() - started, 3))
+    run_figures = {"cutoff": stats.cutoff, "window": window, "input": stats.as_dict(), "started_at": started_at,
+                   "duration_seconds": elapsed()}
+    result["views"] = publish_views(publisher, written, run_figures, keep_runs)
+    result.update(status="published", duration_seconds=elapsed())
     log.info("run %s: published %s in %.1f s", run_id, ", ".join(result["views"]), result["duration_seconds"])
     return result
 
@@ -185,7 +221,7 @@ def _date(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="jobs.py", description="Recompute weatherlake's batch views with Spark.")
+    parser = argparse.ArgumentParser(description="Recompute weatherlake's batch views with Spark.")
     parser.add_argument("--lake-uri", help="Spark URI of the lake root [default: LAKE_URL + LAKE_ROOT]")
     parser.add_argument("--job", default="all", help=f"{' | '.join(VIEWS)} | all, or a comma-separated list")
     parser.add_argument("--from", dest="date_from", type=_date, help="first UTC date to read (inclusive)")
@@ -202,18 +238,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from weatherlake import logs
-    from weatherlake.batch.session import build_session
-
+    """The spark-submit program: one run; its figures on stdout, after :data:`RESULT_MARKER`."""
     args = parse_args(argv)
     logs.configure(args.log_level)
     try:
         views = parse_views(args.job)
-        lake_uri = args.lake_uri
-        if not lake_uri:
-            from weatherlake.config import Settings
-
-            lake_uri = Settings.from_env().lake_uri
+        lake_uri = args.lake_uri or Settings.from_env().lake_uri
         spark = build_session(f"weatherlake-analytics-{args.job}")
         try:
             result = run(spark, lake_uri, views, args.date_from, args.date_to, keep_runs=args.keep_runs,
@@ -230,7 +260,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(RESULT_MARKER + json.dumps(result, sort_keys=True), flush=True)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -3,14 +3,14 @@
 The command is the one documented in weatherlake.batch.jobs::
 
     <pyspark>/bin/spark-submit --master SPARK_MASTER --name weatherlake-analytics-<job>
-        [--driver-memory M] [--conf K=V ...] <weatherlake>/batch/jobs.py
+        [--driver-memory M] [--conf K=V ...] <weatherlake>/batch/driver/analytics.py
         --lake-uri <LAKE_URL + LAKE_ROOT> --job <job> [--from D] [--to D] --keep-runs N
 
 spark-submit is the one bundled with the installed pyspark, so the client, the driver's
 Spark and (in the cluster, where workers run the project image) the executors' Spark are
-the same version. The driver imports weatherlake from the directory this package was
-loaded from (added to ``PYTHONPATH``); executors never run Python (see jobs.py), so a
-cluster needs no ``--py-files``.
+the same version. The driver is this Python, so it imports the weatherlake installed
+there, the one running this code (``pip install -e .`` in a checkout, ``pip install`` in
+the image); executors never run Python (see jobs.py), so a cluster needs no ``--py-files``.
 
 Nothing here imports pyspark: starting the CLI stays quick.
 """
@@ -32,16 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import weatherlake
 from weatherlake.batch import BatchError
 from weatherlake.config import Settings
 
 log = logging.getLogger(__name__)
 
 RESULT_MARKER = "WEATHERLAKE_RESULT "  # the same as weatherlake.batch.jobs.RESULT_MARKER
-JOBS_SCRIPT = Path(__file__).with_name("jobs.py")
-#: The directory that holds the weatherlake package: the driver's PYTHONPATH entry.
-PACKAGE_ROOT = Path(weatherlake.__file__).resolve().parent.parent
+#: The file spark-submit runs: it calls weatherlake.batch.jobs.main().
+DRIVER_SCRIPT = Path(__file__).parent / "driver" / "analytics.py"
 
 
 def bundled_spark_submit() -> str:
@@ -97,7 +95,7 @@ def build_command(settings: Settings, request: JobRequest) -> list[str]:
             raise BatchError(f"--conf takes KEY=VALUE, got {item!r}")
         argv += ["--conf", item]
     argv += [
-        str(JOBS_SCRIPT),
+        str(DRIVER_SCRIPT),
         "--lake-uri",
         settings.lake_uri,
         "--job",
@@ -115,10 +113,8 @@ def build_command(settings: Settings, request: JobRequest) -> list[str]:
 
 
 def submit_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ours, with the package importable and this Python as the driver's."""
+    """The child's environment: ours, with this Python as the driver's."""
     env = dict(environ)
-    paths = [str(PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     # The driver must be this interpreter (it has pyspark and weatherlake); executors use
     # PYSPARK_PYTHON, which in the cluster is the same path inside the same image.
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
