@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -47,7 +47,7 @@ from weatherlake.batch.publish import Publisher, Written, new_run_id
 from weatherlake.batch.session import build_session
 from weatherlake.config import Settings
 from weatherlake.errors import WeatherlakeError
-from weatherlake.records import format_timestamp
+from weatherlake.timefmt import utc_now_seconds
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,6 @@ def default_partitions(spark: SparkSession) -> int:
     if configured:
         return int(configured)
     return max(2, 4 * spark.sparkContext.defaultParallelism)
-
-
-def now_text() -> str:
-    """The time now as ``_LATEST`` and the result give it: ISO-8601 UTC to the second."""
-    return format_timestamp(datetime.now(UTC).replace(microsecond=0))
 
 
 @contextmanager
@@ -149,7 +144,7 @@ def publish_views(publisher: Publisher, written: list[Written], run_figures: dic
             "format": "jsonl",
             "rows": done.rows,
             **run_figures,
-            "published_at": now_text(),
+            "published_at": utc_now_seconds(),
         }
         published = publisher.publish(done.view, pointer)
         views[done.view] = {"path": done.path, "rows": done.rows, "seconds": round(done.seconds, 3),
@@ -176,7 +171,7 @@ def run(
     """
     if date_from and date_to and date_from > date_to:
         raise JobError(f"--from {date_from} is after --to {date_to}")
-    started, started_at = time.monotonic(), now_text()
+    started, started_at = time.monotonic(), utc_now_seconds()
     run_id = run_id or new_run_id()
     lake = SparkLake(spark, lake_uri)
     publisher = Publisher(lake, run_id)
