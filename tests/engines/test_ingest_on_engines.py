@@ -41,20 +41,31 @@ def lake_env(settings, **extra) -> dict:
 
 
 class Feeder(threading.Thread):
-    """Publishes ``count`` records in small chunks, keeping any error for the test."""
+    """Publishes records in small chunks until stopped (or ``most`` are out), keeping any
+    error for the test: records flow through every fault however fast the machine is."""
 
-    def __init__(self, settings, count: int, chunk: int, pause: float) -> None:
+    def __init__(self, settings, chunk: int, pause: float, most: int) -> None:
         super().__init__(daemon=True)
-        self.settings, self.count, self.chunk, self.pause = settings, count, chunk, pause
+        self.settings, self.chunk, self.pause, self.most = settings, chunk, pause, most
+        self.sent = 0
         self.errors: list[BaseException] = []
+        self.stopped = threading.Event()
 
     def run(self) -> None:
         try:
-            for start in range(0, self.count, self.chunk):
-                publish(self.settings, self.chunk, start=start)
+            while not self.stopped.is_set() and self.sent < self.most:
+                publish(self.settings, self.chunk, start=self.sent)
+                self.sent += self.chunk
                 time.sleep(self.pause)
         except BaseException as error:  # surfaced by the test
             self.errors.append(error)
+
+    def finish(self) -> int:
+        """Stop publishing; the number of records published."""
+        self.stopped.set()
+        self.join(60)
+        assert not self.is_alive() and not self.errors, self.errors
+        return self.sent
 
 
 def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_restart_and_safe_mode(
@@ -62,16 +73,15 @@ def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_res
     settings = make_settings(engines=engines)
     kafka.ensure_topics(settings)
     lake = open_lake(settings)
-    count = 8000
     env = lake_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
-    feeder = Feeder(settings, count, chunk=50, pause=0.2)
+    feeder = Feeder(settings, chunk=50, pause=0.2, most=60_000)
     feeder.start()
     log_path = tmp_path / "sinks.log"
     members = [start_cli(env, "consume", log_path=log_path) for _ in range(2)]
     try:
         def progress(more: int, what: str) -> None:
             before = len(committed(lake))
-            wait_for(lambda: len(committed(lake)) >= min(before + more, count), 90, what)
+            wait_for(lambda: len(committed(lake)) >= before + more, 90, what)
 
         progress(500, "both members to commit")
         members[0].send_signal(signal.SIGKILL)
@@ -100,13 +110,13 @@ def test_records_land_exactly_once_through_kills_a_broker_restart_a_datanode_res
         finally:
             engines.hdfs.safe_mode("leave")
 
-        feeder.join(180)
-        assert not feeder.is_alive() and not feeder.errors, feeder.errors
+        count = feeder.finish()
         wait_for(lambda: len(committed(lake)) >= count, 180, f"all {count} records")
         for member in members[1:]:
             member.send_signal(signal.SIGTERM)
             assert member.wait(60) == 0
     finally:
+        feeder.stopped.set()
         for member in members:
             if member.poll() is None:
                 member.kill()
