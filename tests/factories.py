@@ -40,3 +40,8 @@ def observation(i: int, start: datetime = EPOCH, step: timedelta = timedelta(min
 
 def key_of(record: dict) -> tuple[str, str]:
     return record["city_id"], record["timestamp"]
+
+
+def observation_date(record: dict) -> str:
+    """The UTC date (``YYYY-MM-DD``) of the observation: the lake's partition."""
+    return record["timestamp"][:10]

@@ -12,17 +12,21 @@ import pytest
 from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.errors import InvalidRecord
+from weatherlake.records import validation
 
 LONDON = resolve(["london-gb"])[0]
 HOUR = datetime(2026, 11, 23, 14, tzinfo=UTC)
 INGESTED = datetime(2026, 11, 23, 14, 0, 5, 123456, tzinfo=UTC)
 
 
+def built(**values) -> dict:
+    """make_record for London at HOUR from source "x", unless ``values`` say otherwise."""
+    return records.make_record(**{"city": LONDON, "timestamp": HOUR, "source": "x", **values})
+
+
 def good_record(**changes) -> dict:
-    record = records.make_record(
-        LONDON,
-        HOUR,
-        "synthetic",
+    record = built(
+        source="synthetic",
         temperature=12.3,
         humidity=80,
         pressure=1012,
@@ -145,6 +149,17 @@ def test_optional_fields_may_be_absent(field):
     assert records.validate(record) is record
 
 
+@pytest.mark.parametrize(("field", "low", "high"), [(field, *bounds) for field, bounds in records.RANGES.items()])
+def test_every_range_is_inclusive_in_both_checks(field, low, high, explained):
+    for value in (low, high):
+        record = good_record(**{field: value})
+        assert records.validate(record) is record
+        assert not explained  # accepted by the fast check, as by the explaining one
+    for value in (low - 0.01, high + 0.01):
+        with pytest.raises(InvalidRecord, match=f"^{field} {value!r} out of range {low:g}..{high:g}$"):
+            records.validate(good_record(**{field: value}))
+
+
 def test_encode_is_compact_one_line_json_and_parse_round_trips():
     record = good_record(city="São Paulo")
     data = records.encode(record)
@@ -171,32 +186,41 @@ def test_parse_rejects_bytes_that_are_not_a_record(value, reason):
     assert str(caught.value).startswith(reason)
 
 
-def test_observation_date_is_the_utc_date_of_the_timestamp():
-    assert records.observation_date(good_record(timestamp="2026-11-23T23:59:59Z")) == "2026-11-23"
-    late = records.make_record(
-        LONDON, datetime(2026, 11, 24, 0, 30, tzinfo=timezone(timedelta(hours=2))), "x",
-        temperature=1, humidity=50, pressure=1000, wind_speed=1,
-    )  # fmt: skip
-    assert late["timestamp"] == "2026-11-23T22:30:00Z"
-    assert records.observation_date(late) == "2026-11-23"
-
-
 def test_make_record_formats_times_as_utc_z():
-    naive = records.make_record(
-        LONDON, datetime(2026, 1, 2, 3, 4, 5), "x", temperature=1, humidity=50, pressure=1000, wind_speed=1,
+    naive = built(
+        timestamp=datetime(2026, 1, 2, 3, 4, 5), temperature=1, humidity=50, pressure=1000, wind_speed=1,
         ingested_at=datetime(2026, 1, 2, 3, 4, 6, 70),
     )  # fmt: skip
     assert naive["timestamp"] == "2026-01-02T03:04:05Z"
     assert naive["ingested_at"] == "2026-01-02T03:04:06.000070Z"
-    now = records.make_record(LONDON, HOUR, "x", temperature=1, humidity=50, pressure=1000, wind_speed=1)
+    late = built(
+        timestamp=datetime(2026, 11, 24, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+        temperature=1, humidity=50, pressure=1000, wind_speed=1,
+    )  # fmt: skip
+    assert late["timestamp"] == "2026-11-23T22:30:00Z"
+    now = built(temperature=1, humidity=50, pressure=1000, wind_speed=1)
     ingested = datetime.fromisoformat(now["ingested_at"])
     assert abs(ingested - datetime.now(UTC)) < timedelta(seconds=5)
     assert records.validate(now)
 
 
+def test_make_record_keeps_times_given_as_schema_text():
+    record = built(
+        timestamp="2026-11-23T14:00:00Z", ingested_at="2026-11-23T14:00:05.5Z",
+        temperature=1, humidity=50, pressure=1000, wind_speed=1,
+    )  # fmt: skip
+    assert (record["timestamp"], record["ingested_at"]) == ("2026-11-23T14:00:00Z", "2026-11-23T14:00:05.5Z")
+    assert records.validate(record) is record
+
+
+def test_make_record_takes_keywords_only():
+    with pytest.raises(TypeError):
+        records.make_record(LONDON, HOUR, "x", temperature=1, humidity=50, pressure=1000, wind_speed=1)
+
+
 def test_make_record_rounds_and_derives_feels_like():
-    hot = records.make_record(
-        LONDON, HOUR, "x", temperature=32.2222222, humidity=60.04, pressure=1009.96, wind_speed=3.14159,
+    hot = built(
+        temperature=32.2222222, humidity=60.04, pressure=1009.96, wind_speed=3.14159,
         wind_direction=359.96, cloudiness=10.04, rainfall=0.123,
     )  # fmt: skip
     assert hot["temperature"] == 32.22
@@ -210,33 +234,24 @@ def test_make_record_rounds_and_derives_feels_like():
     assert hot["feels_like"] == hot["heat_index"]  # 90 °F and 60 %: the heat index applies
     assert hot["wind_chill"] is None
 
-    cold = records.make_record(LONDON, HOUR, "x", temperature=-5.0, humidity=70, pressure=1020, wind_speed=8.0)
+    cold = built(temperature=-5.0, humidity=70, pressure=1020, wind_speed=8.0)
     assert cold["heat_index"] is None
     assert cold["feels_like"] == cold["wind_chill"] == pytest.approx(records.wind_chill(-5.0, 8.0), abs=0.01)
 
-    mild = records.make_record(LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0)
+    mild = built(temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0)
     assert mild["feels_like"] == 15.0 and mild["heat_index"] is None and mild["wind_chill"] is None
 
-    given = records.make_record(
-        LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, feels_like=13.456
-    )
+    given = built(temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, feels_like=13.456)
     assert given["feels_like"] == 13.46
-    assert (
-        records.make_record(
-            LONDON, HOUR, "x", temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, rainfall=None
-        )["rainfall"]
-        == 0.0
-    )
+    assert built(temperature=15.0, humidity=70, pressure=1020, wind_speed=8.0, rainfall=None)["rainfall"] == 0.0
 
 
 def test_make_record_never_judges_values_so_the_producer_can_dead_letter_them():
-    wild = records.make_record(LONDON, HOUR, "x", temperature=75.0, humidity=140.0, pressure=700, wind_speed=-3)
+    wild = built(temperature=75.0, humidity=140.0, pressure=700, wind_speed=-3)
     assert wild["humidity"] == 140.0 and wild["temperature"] == 75.0
     with pytest.raises(InvalidRecord, match="temperature 75.0 out of range"):
         records.validate(wild)
-    broken = records.make_record(
-        LONDON, HOUR, "x", temperature=math.nan, humidity=50, pressure=1000, wind_speed=math.inf
-    )
+    broken = built(temperature=math.nan, humidity=50, pressure=1000, wind_speed=math.inf)
     assert math.isnan(broken["temperature"]) and broken["wind_speed"] == math.inf
     with pytest.raises(InvalidRecord, match="temperature nan out of range"):
         records.validate(broken)
@@ -335,7 +350,7 @@ def test_encoded_records_decode_to_the_same_numbers():
 
 def explain_accepts(record: object) -> bool:
     try:
-        records._explain(record)
+        records.explain(record)
         return True
     except InvalidRecord:
         return False
@@ -366,20 +381,57 @@ def mutants(count: int):
         yield record
 
 
-def test_the_fast_check_and_the_explaining_check_always_agree():
-    """validate() answers from a fast check and asks the table-driven one for the reason; a
-    record one accepts and the other refuses would be a silent schema hole."""
-    accepted = 0
+@pytest.fixture
+def explained(monkeypatch) -> list:
+    """What validate() hands to the explaining check: the objects its fast check refused."""
+    calls = []
+    explain = validation.explain
+
+    def spy(obj):
+        calls.append(obj)
+        explain(obj)
+
+    monkeypatch.setattr(validation, "explain", spy)
+    return calls
+
+
+@pytest.fixture
+def parsed(monkeypatch) -> list:
+    """What validated_date() hands to parse(): the values its fast check refused."""
+    calls = []
+    parse = validation.parse
+
+    def spy(value):
+        calls.append(value)
+        return parse(value)
+
+    monkeypatch.setattr(validation, "parse", spy)
+    return calls
+
+
+def test_validate_answers_from_the_fast_check_exactly_when_the_explaining_check_accepts(explained):
+    """validate() answers from its fast check and hands what that refuses to explain(), for
+    the reason. The fast check accepting what explain() refuses would be a silent schema
+    hole; refusing what it accepts, a slow path for good records."""
+    fast_accepted = 0
     for record in mutants(4000):
-        fast = records._fast_valid(record)
-        assert fast == explain_accepts(record), record
-        accepted += fast
-    assert 500 < accepted < 3500  # both kinds of answer were exercised
+        accepts = explain_accepts(record)
+        explained.clear()
+        if accepts:
+            assert records.validate(record) is record
+        else:
+            with pytest.raises(InvalidRecord):
+                records.validate(record)
+        fast = not explained
+        assert fast == accepts, record
+        fast_accepted += fast
+    assert 500 < fast_accepted < 3500  # both kinds of answer were exercised
 
 
-def test_the_sinks_check_of_bytes_agrees_with_parse():
-    """validated_date() decodes bytes straight into msgspec's struct: it must accept exactly
-    what parse() accepts, give the same date, and leave every refusal to parse's reason."""
+def test_the_sinks_check_of_bytes_agrees_with_parse(parsed):
+    """validated_date() decodes bytes straight into the schema's msgspec struct: it must
+    accept exactly what parse() accepts, give the same date, and leave every refusal to
+    parse(), for its reason."""
     good = records.encode(good_record())
     edits = [
         b"", b" ", b"null", b"[]", b"{}", good + b"x", good[:-1], b"\xef\xbb\xbf" + good, b"  " + good + b"\n ",
@@ -401,16 +453,19 @@ def test_the_sinks_check_of_bytes_agrees_with_parse():
             expected = records.parse(value)["timestamp"][:10]
         except InvalidRecord as error:
             expected = error
-        fast = records._fast_date(value)
-        if fast is not None:
-            fast_accepted += 1
-            assert fast == expected, value  # never accepts what parse refuses
+        parsed.clear()
         if isinstance(expected, InvalidRecord):
             with pytest.raises(InvalidRecord) as caught:
                 records.validated_date(value)
             assert str(caught.value) == str(expected)
+            assert parsed, value  # never accepted by the fast check
         else:
             assert records.validated_date(value) == expected
+            fast_accepted += not parsed
     assert fast_accepted > 500
-    assert records._fast_date(good) == "2026-11-23"  # the common case takes the fast path
-    assert records._fast_date(edits[-1]) is None and records.validated_date(edits[-1]) == "2026-11-23"
+
+    parsed.clear()
+    assert records.validated_date(good) == "2026-11-23"
+    assert not parsed  # the common case takes the fast path
+    assert records.validated_date(edits[-1]) == "2026-11-23"
+    assert parsed == [edits[-1]]  # a repeated key: parse() decides

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tests.factories import observation_date
 from tests.lakeview import commit_batch
 from weatherlake import records
 from weatherlake.ingest.sink import PartitionWriter
@@ -28,9 +29,9 @@ def as_records(rows: Iterable[dict], climates: dict, ingested_delay: timedelta =
     for row in rows:
         out.append(
             records.make_record(
-                climates[row["city_id"]],
-                row["ts"],
-                "synthetic",
+                city=climates[row["city_id"]],
+                timestamp=row["ts"],
+                source="synthetic",
                 temperature=row["temperature"],
                 humidity=min(100.0, max(0.0, row["humidity"])),
                 pressure=row["pressure"],
@@ -56,7 +57,7 @@ def sink_write(root: Path | Lake, recs: Iterable[dict], partitions: int = 3, bat
     for record in recs:
         p = zlib.crc32(record["city_id"].encode()) % partitions
         writer = writers[p]
-        writer.batch.add(offsets[p], records.observation_date(record), records.encode(record))
+        writer.batch.add(offsets[p], observation_date(record), records.encode(record))
         offsets[p] += 1
         if writer.batch.count >= batch:
             commit_batch(writer)

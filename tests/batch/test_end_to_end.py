@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.batch import lakefiles, reference, weather
-from weatherlake import records
 from weatherlake.batch import VIEWS
 from weatherlake.batch.commands import analytics
 from weatherlake.config import Settings
+from weatherlake.timefmt import parse_utc
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def as_observation(record: dict) -> dict:
     return {
         "city_id": record["city_id"],
         "city": record["city"],
-        "ts": records.parse_timestamp(record["timestamp"]),
+        "ts": parse_utc(record["timestamp"]),
         **{m: record[m] for m in ("temperature", "humidity", "pressure", "wind_speed", "rainfall")},
     }
 

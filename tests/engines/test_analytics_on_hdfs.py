@@ -30,13 +30,13 @@ from click.testing import CliRunner
 from tests.batch import lakefiles, reference, weather
 from tests.conftest import HDFS_USER, free_port, hdfs_lake_root
 from tests.ingest.test_pipeline import wait_for
-from weatherlake import records
 from weatherlake.batch import VIEWS
 from weatherlake.batch.commands import analytics
 from weatherlake.config import Settings
 from weatherlake.ingest.broker import port_open
 from weatherlake.lake import WebHdfsLake, open_lake
 from weatherlake.speed.published import read_rows
+from weatherlake.timefmt import parse_utc
 from weatherlake.up import Supervisor, start_spark
 from weatherlake.web import create_app
 
@@ -105,7 +105,7 @@ def as_observation(record: dict) -> dict:
     return {
         "city_id": record["city_id"],
         "city": record["city"],
-        "ts": records.parse_timestamp(record["timestamp"]),
+        "ts": parse_utc(record["timestamp"]),
         **{m: record[m] for m in ("temperature", "humidity", "pressure", "wind_speed", "rainfall")},
     }
 

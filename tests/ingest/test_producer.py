@@ -15,6 +15,7 @@ from weatherlake.cities import resolve
 from weatherlake.ingest import kafka
 from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies, run_producer
 from weatherlake.sources import RawLine, SyntheticSource
+from weatherlake.timefmt import parse_utc
 
 
 def read_all(settings, topic: str, expected: int) -> list:
@@ -119,7 +120,7 @@ def test_a_backfill_shared_among_worker_processes_sends_each_record_once(broker,
     assert len({(r["city_id"], r["timestamp"]) for r in sent}) == len(sent) == 5 * 30
     # Exactly what one process would send: synthetic weather is a pure function of
     # (seed, city, time), and each city's injected anomaly went to the worker that has it.
-    end = max(records.parse_timestamp(r["timestamp"]) for r in sent) + timedelta(hours=1)
+    end = max(parse_utc(r["timestamp"]) for r in sent) + timedelta(hours=1)
     catalogue = resolve(cities)
     anomalies = demo_anomalies(catalogue, end - timedelta(hours=30), end, 1, settings.synthetic_seed)
     source = SyntheticSource(settings.synthetic_seed, anomalies)
@@ -129,7 +130,7 @@ def test_a_backfill_shared_among_worker_processes_sends_each_record_once(broker,
         return {k: v for k, v in record.items() if k != "ingested_at"}
 
     for record in sent:
-        expected = records.validate(source.observe(by_id[record["city_id"]], records.parse_timestamp(record["timestamp"])))
+        expected = records.validate(source.observe(by_id[record["city_id"]], parse_utc(record["timestamp"])))
         assert comparable(record) == comparable(expected)
     jumps = {(a.city_id, a.hour) for a in anomalies}
-    assert len(jumps) == 5 and jumps <= {(r["city_id"], records.parse_timestamp(r["timestamp"])) for r in sent}
+    assert len(jumps) == 5 and jumps <= {(r["city_id"], parse_utc(r["timestamp"])) for r in sent}

@@ -20,13 +20,16 @@ values themselves, so the choice never depends on file or task order.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from weatherlake.records.schema import RANGES, SCHEMA, SCHEMA_VERSION, Number, Version
 from weatherlake.scoring import METRICS
 
 RAW_DIR = "raw"
@@ -37,45 +40,25 @@ DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 MALFORMED, IMPOSSIBLE, DUPLICATE = "malformed", "impossible", "duplicate"
 
-#: Plausible ranges, inclusive: the ones weatherlake.records validates at ingest, so a
-#: record the sink accepted is never called impossible here.
+#: Plausible ranges, inclusive: the schema's own (weatherlake.records.schema), so a record
+#: the sink accepted is never called impossible here.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "temperature": (-90.0, 60.0),
-    "humidity": (0.0, 100.0),
-    "pressure": (850.0, 1100.0),
-    "wind_speed": (0.0, 120.0),
-    "rainfall": (0.0, 500.0),
+    name: (float(RANGES[name][0]), float(RANGES[name][1])) for name in (*METRICS, "rainfall")
 }
 
-_D, _S = T.DoubleType(), T.StringType()
+_S = T.StringType()
+
+
+def _spark_type(kind: object) -> T.DataType:
+    if isinstance(kind, Number):
+        return T.DoubleType()  # JSON ints fit
+    return T.IntegerType() if isinstance(kind, Version) else _S
+
+
 #: Observation schema v1 as Spark reads it, plus the column PERMISSIVE mode fills with
-#: the text of a line it could not parse. Numbers are doubles: JSON ints fit.
+#: the text of a line it could not parse.
 RAW_SCHEMA = T.StructType(
-    [
-        T.StructField("schema_version", T.IntegerType()),
-        T.StructField("city_id", _S),
-        T.StructField("city", _S),
-        T.StructField("country", _S),
-        T.StructField("latitude", _D),
-        T.StructField("longitude", _D),
-        T.StructField("timestamp", _S),
-        T.StructField("ingested_at", _S),
-        T.StructField("source", _S),
-        T.StructField("temperature", _D),
-        T.StructField("feels_like", _D),
-        T.StructField("humidity", _D),
-        T.StructField("pressure", _D),
-        T.StructField("wind_speed", _D),
-        T.StructField("wind_direction", _D),
-        T.StructField("cloudiness", _D),
-        T.StructField("rainfall", _D),
-        T.StructField("weather_main", _S),
-        T.StructField("weather_description", _S),
-        T.StructField("dew_point", _D),
-        T.StructField("heat_index", _D),
-        T.StructField("wind_chill", _D),
-        T.StructField(CORRUPT, _S),
-    ]
+    [T.StructField(field.name, _spark_type(field.kind)) for field in SCHEMA] + [T.StructField(CORRUPT, _S)]
 )
 
 
@@ -131,11 +114,6 @@ def read_raw(spark: SparkSession, raw_uri: str, date_dirs: list[str]) -> DataFra
     )
 
 
-def _within(column: str) -> Column:
-    low, high = PLAUSIBLE[column]
-    return F.col(column).between(low, high)
-
-
 def hour_index(ts: str | Column = "ts") -> Column:
     """Whole hours since the epoch: the key of a clock hour, and a plain number to range over."""
     column = F.col(ts) if isinstance(ts, str) else ts
@@ -159,57 +137,59 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
     time within each partition: the views group and window by city and hour, and with
     the input cached in this order they do so without shuffling or sorting again.
     """
-    # try_cast: an unreadable timestamp is null (then malformed), never a failed job (ANSI mode).
-    ts = F.col("timestamp").try_cast("timestamp")
-    complete = (
-        F.col("city_id").isNotNull()
-        & F.col("city").isNotNull()
-        & F.col("ts").isNotNull()
-        & F.col("schema_version").eqNullSafe(1)
-    )
-    for metric in METRICS:
-        complete &= F.col(metric).isNotNull()
-    plausible = _within("temperature") & _within("humidity") & _within("pressure")
-    plausible &= _within("wind_speed") & _within("rainfall")
     parsed = raw.select(
         "schema_version",
         "city_id",
         "city",
-        ts.alias("ts"),
+        # try_cast: an unreadable timestamp is null (then malformed), never a failed job (ANSI mode).
+        F.col("timestamp").try_cast("timestamp").alias("ts"),
         "ingested_at",
         *METRICS,
         # 0 when the source says nothing: the schema's own rule for rainfall.
         F.coalesce(F.col("rainfall"), F.lit(0.0)).alias("rainfall"),
         F.col(CORRUPT).isNotNull().alias("corrupt"),
     )
-    status = (
+    judged = parsed.select(
+        "city_id",
+        "city",
+        "ts",
+        hour_index().alias("hour_index"),
+        "ingested_at",
+        *METRICS,
+        "rainfall",
+        _status().alias("status"),
+    )
+    judged = judged.repartition(partitions, "city_id") if partitions else judged.repartition("city_id")
+    return _mark_duplicates(judged).select("city_id", "city", "ts", "hour_index", *METRICS, "rainfall", "status")
+
+
+def _status() -> Column:
+    """Malformed, impossible, or null for a plausible observation (before duplicates)."""
+    present = [F.col(column).isNotNull() for column in ("city_id", "city", "ts", *METRICS)]
+    complete = reduce(operator.and_, present, F.col("schema_version").eqNullSafe(SCHEMA_VERSION))
+    plausible = reduce(operator.and_, [F.col(column).between(low, high) for column, (low, high) in PLAUSIBLE.items()])
+    return (
         F.when(F.col("corrupt") | ~complete, F.lit(MALFORMED))
         .when(~plausible, F.lit(IMPOSSIBLE))
         .otherwise(F.lit(None).cast(_S))
     )
-    parsed = parsed.select(
-        "city_id", "city", "ts", hour_index().alias("hour_index"), "ingested_at", *METRICS, "rainfall",
-        status.alias("status"),
-    )
-    parsed = parsed.repartition(partitions, "city_id") if partitions else parsed.repartition("city_id")
-    # hour_index is a function of ts: partitioning by it too changes no group, but makes the
-    # sort (city_id, hour_index, ts, ...) the order every later window and merge reuses.
+
+
+def _mark_duplicates(judged: DataFrame) -> DataFrame:
+    """``judged`` with every accepted copy of a (city_id, ts) but one marked duplicate.
+
+    The one kept was ingested last, ties broken by the values themselves. Partitioning
+    the window by hour_index too changes no group (it is a function of ts), but makes
+    its sort (city_id, hour_index, ts, ...) the order every later window and merge reuses.
+    """
     copies = Window.partitionBy("city_id", "hour_index", "ts").orderBy(
         F.col("status").asc_nulls_first(),
         F.col("ingested_at").desc_nulls_last(),
         *[F.col(c).asc_nulls_last() for c in ("city", *METRICS, "rainfall")],
     )
-    ranked = parsed.withColumn("_copy", F.row_number().over(copies))
-    status = F.when(F.col("status").isNull() & (F.col("_copy") > 1), F.lit(DUPLICATE)).otherwise(F.col("status"))
-    return ranked.select(
-        "city_id",
-        "city",
-        "ts",
-        "hour_index",
-        *METRICS,
-        "rainfall",
-        status.alias("status"),
-    )
+    copy = F.row_number().over(copies)
+    duplicate = F.col("status").isNull() & (copy > 1)
+    return judged.withColumn("status", F.when(duplicate, F.lit(DUPLICATE)).otherwise(F.col("status")))
 
 
 def observations(tagged: DataFrame) -> DataFrame:

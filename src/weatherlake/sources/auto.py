@@ -20,12 +20,12 @@ from pathlib import Path
 from weatherlake.cities import City
 from weatherlake.config import Settings
 from weatherlake.errors import ConfigError, SourceUnreachable
-from weatherlake.records import parse_timestamp
 from weatherlake.sources.base import HOUR, Source
 from weatherlake.sources.open_meteo import OpenMeteoSource
 from weatherlake.sources.openweathermap import OpenWeatherMapSource
 from weatherlake.sources.replay import ReplaySource
 from weatherlake.sources.synthetic import Anomaly, SyntheticSource
+from weatherlake.timefmt import parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def history_with_fallback(
             on_unreachable(exc)
         else:
             log.warning("%s: falling back to %s; records will say source: %s", exc, fallback.name, fallback.name)
-    resume = start if last is None else parse_timestamp(last) + HOUR
+    resume = start if last is None else parse_utc(last) + HOUR
     yield from fallback.history(cities, resume, end)
 
 

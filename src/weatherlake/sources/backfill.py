@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from weatherlake.cities import City
-from weatherlake.records import parse_timestamp
 from weatherlake.sources.auto import history_with_fallback
 from weatherlake.sources.base import Source, align_up, as_utc, count_steps
+from weatherlake.timefmt import parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def backfill(
             if progress is not None and text != latest_text and isinstance(text, str):
                 latest_text = text
                 try:
-                    moment = parse_timestamp(text)
+                    moment = parse_utc(text)
                 except ValueError:
                     moment = None
                 if moment is not None and moment >= next_report:

@@ -207,9 +207,9 @@ class OpenMeteoSource(Source):
         interval = _number(block.get("interval")) or 3600.0
         main, description = describe_weather_code(block.get("weather_code"))
         return make_record(
-            city,
-            _answer_time(block.get("time"), answer),
-            self.name,
+            city=city,
+            timestamp=_answer_time(block.get("time"), answer),
+            source=self.name,
             temperature=required["temperature_2m"],
             humidity=required["relative_humidity_2m"],
             pressure=required["pressure_msl"],
@@ -301,9 +301,9 @@ class OpenMeteoSource(Source):
             yield (
                 moment,
                 make_record(
-                    city,
-                    moment,
-                    self.name,
+                    city=city,
+                    timestamp=moment,
+                    source=self.name,
                     temperature=temperature,
                     humidity=humidity,
                     pressure=pressure,

@@ -132,9 +132,9 @@ def parse_current(city: City, body: dict, source: str = "openweathermap") -> dic
             raise payload_error(PROVIDER, f"no number {name} for {city.id}")
         values[name] = value
     return make_record(
-        city,
-        datetime.fromtimestamp(dt, UTC),
-        source,
+        city=city,
+        timestamp=datetime.fromtimestamp(dt, UTC),
+        source=source,
         temperature=values["main.temp"],
         humidity=values["main.humidity"],
         pressure=values["main.pressure"],

@@ -28,8 +28,9 @@ import orjson
 
 from weatherlake.cities import City
 from weatherlake.errors import SourceError
-from weatherlake.records import parse_timestamp, utc_now_text
+from weatherlake.records import utc_now_text
 from weatherlake.sources.base import Source, as_utc
+from weatherlake.timefmt import parse_utc
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,6 @@ def _timestamp_of(item: dict | RawLine) -> datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        return as_utc(parse_timestamp(text))
+        return as_utc(parse_utc(text))
     except ValueError:
         return None

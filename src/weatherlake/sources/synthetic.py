@@ -31,7 +31,7 @@ from statistics import NormalDist
 
 from weatherlake.cities import City
 from weatherlake.errors import ConfigError
-from weatherlake.records import build_record, format_timestamp, utc_now_text
+from weatherlake.records import format_timestamp, make_record, utc_now_text
 from weatherlake.sources.base import HOUR, UTC, Source, as_utc, time_steps
 
 ANOMALY_METRICS = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction", "cloudiness", "rainfall")
@@ -123,22 +123,21 @@ class SyntheticSource(Source):
             temperature, humidity, pressure, wind_speed, wind_direction, cloudiness, rainfall, wet = values
             main, description = _describe(temperature, cloudiness, rainfall, wet)
             records.append(
-                build_record(
-                    city,
-                    timestamp,
-                    ingested_at,
-                    "synthetic",
-                    temperature,
-                    humidity,
-                    pressure,
-                    wind_speed,
-                    None,
-                    wind_direction,
-                    cloudiness,
-                    rainfall,
-                    main,
-                    description,
-                )  # fmt: skip
+                make_record(
+                    city=city,
+                    timestamp=timestamp,
+                    ingested_at=ingested_at,
+                    source="synthetic",
+                    temperature=temperature,
+                    humidity=humidity,
+                    pressure=pressure,
+                    wind_speed=wind_speed,
+                    wind_direction=wind_direction,
+                    cloudiness=cloudiness,
+                    rainfall=rainfall,
+                    weather_main=main,
+                    weather_description=description,
+                )
             )
         return records
 

@@ -1,0 +1,145 @@
+"""Validation: a fast check and an explaining check, both derived from the schema.
+
+The sink checks every message and the producer every record, so answers come from a fast
+check: msgspec decodes into :data:`Observation`, a struct type generated from
+:data:`~weatherlake.records.schema.SCHEMA` (types, ranges, presence, unknown fields, all
+in C), and the strings are then checked by their kinds' own rules. Only when the fast
+check says no does :func:`explain` walk the same schema, to name the reason, or to accept
+what the fast check is too strict for (a JSON object that repeats a key: the last value
+counts). Every reason a record is refused with therefore comes from :func:`explain`.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import msgspec
+import orjson
+
+from weatherlake.errors import InvalidRecord
+from weatherlake.records.schema import FIELDS, SCHEMA, SCHEMA_VERSION, TIMESTAMP, Field, StringKind, type_name
+
+Observation = msgspec.defstruct(
+    "Observation",
+    [
+        (field.name, field.kind.annotation) if field.required else (field.name, field.kind.annotation | None, None)
+        for field in SCHEMA
+    ],
+    kw_only=True,
+    forbid_unknown_fields=True,
+    gc=False,
+)
+_decode = msgspec.json.Decoder(Observation).decode
+_KNOWN = frozenset(FIELDS)
+
+
+def validate(obj: object) -> dict:
+    """Check ``obj`` against schema v1 and return it; raise :class:`InvalidRecord` if not.
+
+    The reason names the field, e.g. ``"humidity 140.0 out of range 0..100"``.
+    """
+    try:
+        record = msgspec.convert(obj, Observation)
+    except msgspec.ValidationError:
+        record = None
+    if record is None or not _strings_ok(record):
+        explain(obj)
+    return obj
+
+
+def validated_date(value: bytes) -> str:
+    """Check one message value as :func:`parse` does; return its observation date (UTC).
+
+    The sink's check: it keeps the bytes as they came and needs only the date, so the
+    value is decoded into :data:`Observation`, at half the cost of a dict.
+    """
+    try:
+        record = _decode(value)
+    except (msgspec.DecodeError, ValueError, TypeError):  # not JSON, not schema v1, not bytes
+        return parse(value)["timestamp"][:10]
+    if _strings_ok(record):
+        return record.timestamp[:10]
+    return parse(value)["timestamp"][:10]
+
+
+def parse(value: bytes) -> dict:
+    """Decode one message value and validate it; raise :class:`InvalidRecord` with the reason."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord(f"not valid JSON: {exc}") from None
+    if type(obj) is not dict:
+        raise InvalidRecord(f"not valid JSON: expected an object, got {type_name(obj)}")
+    return validate(obj)
+
+
+def encode(record: dict) -> bytes:
+    """Compact one-line UTF-8 JSON, no trailing newline."""
+    return orjson.dumps(record)
+
+
+def explain(obj: object) -> None:
+    """The explaining check: raise :class:`InvalidRecord` with the first reason ``obj``
+    is not a schema-v1 record, in schema order; return if it is one."""
+    if type(obj) is not dict:
+        raise InvalidRecord(f"record must be a JSON object, got {type_name(obj)}")
+    present = 0
+    for field in SCHEMA:
+        value = obj.get(field.name)
+        if value is None:
+            if field.name in obj:
+                present += 1
+                if field.required:
+                    raise InvalidRecord(f"field '{field.name}' must not be null")
+            elif field.required:
+                raise InvalidRecord(f"missing field '{field.name}'")
+            continue
+        present += 1
+        reason = field.kind.problem(field.name, value)
+        if reason is not None:
+            raise InvalidRecord(reason)
+    if len(obj) != present:
+        unknown = sorted(str(key) for key in obj if key not in _KNOWN)
+        raise InvalidRecord(f"unexpected field '{unknown[0]}' (schema version {SCHEMA_VERSION})")
+
+
+# The strings of a struct msgspec accepted: types, presence and nulls are settled, only
+# the text is left. Answers found before are looked up first; each kind's rule decides
+# the rest. Required timestamps are looked up one by one, by their date-time part (see
+# Timestamp). The other strings are looked up together, as a tuple: they repeat from
+# record to record as a whole (one city, one source, a few descriptions).
+_TIMESTAMPS = tuple(f for f in SCHEMA if f.kind is TIMESTAMP and f.required)
+_OTHER_STRINGS = tuple(f for f in SCHEMA if isinstance(f.kind, StringKind) and f not in _TIMESTAMPS)
+
+
+def _values_getter(fields: tuple[Field, ...]):
+    """A function of a struct returning the values of ``fields`` as a tuple."""
+    get = operator.attrgetter(*(f.name for f in fields))
+    return get if len(fields) > 1 else lambda record: (get(record),)  # attrgetter of one name: the bare value
+
+
+_timestamps = _values_getter(_TIMESTAMPS)
+_good_date_times = TIMESTAMP.good_date_times
+_fraction = TIMESTAMP.fraction
+_other_strings = _values_getter(_OTHER_STRINGS)
+_good_other_strings: set[tuple] = set()
+
+
+def _strings_ok(record: Observation) -> bool:
+    for text in _timestamps(record):
+        unknown = text[:19] not in _good_date_times or (text[19:] != "Z" and _fraction(text, 19) is None)
+        if unknown and not TIMESTAMP.ok(text):
+            return False
+    values = _other_strings(record)
+    return values in _good_other_strings or _remember(values)
+
+
+def _remember(values: tuple) -> bool:
+    """Whether each of ``values`` passes its kind's rule; remember the tuple if so."""
+    for field, value in zip(_OTHER_STRINGS, values, strict=True):
+        if value is not None and not field.kind.ok(value):
+            return False
+    if len(_good_other_strings) >= 100_000:
+        _good_other_strings.clear()
+    _good_other_strings.add(values)
+    return True
