@@ -381,32 +381,29 @@ def mutants(count: int):
         yield record
 
 
+def spy_on(monkeypatch, name: str) -> list:
+    """Record what is handed to ``validation.<name>``, which still runs."""
+    calls = []
+    real = getattr(validation, name)
+
+    def spy(arg):
+        calls.append(arg)
+        return real(arg)
+
+    monkeypatch.setattr(validation, name, spy)
+    return calls
+
+
 @pytest.fixture
 def explained(monkeypatch) -> list:
     """What validate() hands to the explaining check: the objects its fast check refused."""
-    calls = []
-    explain = validation.explain
-
-    def spy(obj):
-        calls.append(obj)
-        explain(obj)
-
-    monkeypatch.setattr(validation, "explain", spy)
-    return calls
+    return spy_on(monkeypatch, "explain")
 
 
 @pytest.fixture
 def parsed(monkeypatch) -> list:
     """What validated_date() hands to parse(): the values its fast check refused."""
-    calls = []
-    parse = validation.parse
-
-    def spy(value):
-        calls.append(value)
-        return parse(value)
-
-    monkeypatch.setattr(validation, "parse", spy)
-    return calls
+    return spy_on(monkeypatch, "parse")
 
 
 def test_validate_answers_from_the_fast_check_exactly_when_the_explaining_check_accepts(explained):

@@ -138,6 +138,18 @@ def sink_env(settings, **extra) -> dict:
     return env
 
 
+def sinks_on(on: str, request, make_settings) -> tuple:
+    """Settings and a sink member's environment on the embedded broker with a local lake
+    ("embedded"), or on Apache Kafka and HDFS ("apache"); small, quick batches."""
+    if on == "embedded":
+        settings = make_settings(request.getfixturevalue("broker"))
+        return settings, sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
+    settings = make_settings(engines=request.getfixturevalue("engines"))
+    return settings, sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3,
+                              WEBHDFS_URL=settings.webhdfs_url, HDFS_USER=settings.hdfs_user,
+                              LAKE_ROOT=settings.lake_root)
+
+
 def start_cli(env, *args, log_path=None):
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen([sys.executable, "-m", "weatherlake", *args], env=env, stdout=out, stderr=out)
@@ -378,13 +390,7 @@ def test_two_sinks_in_one_group_through_kills_and_rebalances(on, request, make_s
     """On Apache Kafka the second member leaves while the third is joining. The embedded
     broker's group coordinator can wedge in that race (docs/ingestion.md, "Broker"), so
     there it leaves once the third holds partitions."""
-    if on == "embedded":
-        settings = make_settings(request.getfixturevalue("broker"))
-        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
-    else:
-        settings = make_settings(engines=request.getfixturevalue("engines"))
-        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3, WEBHDFS_URL=settings.webhdfs_url,
-                       HDFS_USER=settings.hdfs_user, LAKE_ROOT=settings.lake_root)
+    settings, env = sinks_on(on, request, make_settings)
     kafka.ensure_topics(settings)
     lake = open_lake(settings)
     count, chunks = 6000, 120

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.factories import observation
-from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sink_env, start_cli, wait_for
+from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, sinks_on, start_cli, wait_for
 from tests.lakeview import committed
 from weatherlake.errors import BrokerError, LakeError
 from weatherlake.ingest import kafka
@@ -29,13 +29,7 @@ def test_members_frozen_past_their_session_killed_and_restarted_leave_every_reco
         on, request, make_settings, tmp_path):
     """On the embedded broker and a local lake; on Apache Kafka and HDFS (slower commits, a
     spell of safe mode while a member is frozen, and one of a frozen DataNode: writes hang)."""
-    if on == "embedded":
-        settings = make_settings(request.getfixturevalue("broker"))
-        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3)
-    else:
-        settings = make_settings(engines=request.getfixturevalue("engines"))
-        env = sink_env(settings, SINK_MAX_RECORDS=100, SINK_MAX_AGE_SECONDS=0.3, WEBHDFS_URL=settings.webhdfs_url,
-                       HDFS_USER=settings.hdfs_user, LAKE_ROOT=settings.lake_root)
+    settings, env = sinks_on(on, request, make_settings)
     kafka.ensure_topics(settings)
     lake = open_lake(settings)
     count, chunk = 9000, 50
