@@ -105,6 +105,8 @@ def diurnal_profile(obs: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for o in obs:
         groups[(o["city_id"], o["ts"].astimezone(UTC).hour)].append(o)
+    medians = {key: {m: statistics.median(o[m] for o in group) for m in METRICS} for key, group in groups.items()}
+    cycles = diurnal_cycles(obs, medians)
     rows = []
     for (city_id, hour_of_day), group in groups.items():
         temps = [o["temperature"] for o in group]
@@ -123,9 +125,40 @@ def diurnal_profile(obs: list[dict]) -> list[dict]:
                 "total_rainfall": sum(o["rainfall"] for o in group),
                 **{f"median_{m}": statistics.median(o[m] for o in group) for m in METRICS},
                 **{f"mad_{m}": mad([o[m] for o in group]) for m in METRICS},
+                **{f"cycle_{m}": cycles[(city_id, hour_of_day)][m] for m in METRICS},
             }
         )
     return rows
+
+
+def diurnal_cycles(obs: list[dict], medians: dict[tuple, dict]) -> dict[tuple, dict]:
+    """(city_id, hour of day) -> metric -> the typical day built from hour-to-hour changes:
+    the median change into each hour of day, summed from 00:00, the day's net gain spread
+    evenly, its mean set to the mean of the hour-of-day medians; the medians themselves
+    for a city without a change into every hour of day."""
+    hourly: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for o in obs:
+        hourly[o["city_id"]][int(o["ts"].timestamp()) // 3600].append(o)
+    cycles = {}
+    for city_id, hours in hourly.items():
+        means = {h: {m: statistics.fmean(o[m] for o in group) for m in METRICS} for h, group in hours.items()}
+        changes: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for h, mean in means.items():
+            if h - 1 in means:
+                for m in METRICS:
+                    changes[h % 24][m].append(mean[m] - means[h - 1][m])
+        day = [medians.get((city_id, hour)) for hour in range(24)]
+        for m in METRICS:
+            if len(changes) < 24:
+                cycle = [None if typical is None else typical[m] for typical in day]
+            else:
+                steps = [statistics.median(changes[hour][m]) for hour in range(24)]
+                shape = [sum(steps[1 : hour + 1]) - sum(steps) * hour / 24 for hour in range(24)]
+                level = statistics.fmean(typical[m] for typical in day) - statistics.fmean(shape)
+                cycle = [value + level for value in shape]
+            for hour in range(24):
+                cycles.setdefault((city_id, hour), {})[m] = cycle[hour]
+    return cycles
 
 
 def mad(values: list[float]) -> float:

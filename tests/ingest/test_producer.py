@@ -14,8 +14,9 @@ from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.ingest import kafka
 from weatherlake.ingest.producer import ObservationPublisher, demo_anomalies, run_producer
+from weatherlake.lake import injected, open_lake
 from weatherlake.sources import RawLine, SyntheticSource
-from weatherlake.timefmt import parse_utc
+from weatherlake.timefmt import hour_text, parse_utc
 
 
 def read_all(settings, topic: str, expected: int) -> list:
@@ -134,3 +135,7 @@ def test_a_backfill_shared_among_worker_processes_sends_each_record_once(broker,
         assert comparable(record) == comparable(expected)
     jumps = {(a.city_id, a.hour) for a in anomalies}
     assert len(jumps) == 5 and jumps <= {(r["city_id"], parse_utc(r["timestamp"])) for r in sent}
+    # ... and the lake lists them, for the API to mark as injected.
+    with open_lake(settings) as lake:
+        assert injected.keys(lake.read_atomic(injected.PATH)) == {
+            (a.city_id, hour_text(a.hour), "temperature") for a in anomalies}

@@ -95,3 +95,26 @@ def test_a_city_without_a_baseline_is_not_scored(batch):
     state.apply(record)
     assert state.stats["anomalies"] == 0
     assert score_observation(record, baselines[CITY], lambda h, m: None) == []  # no context, no judgement
+
+
+def test_the_batch_cycle_is_the_seasonal_baseline_when_published():
+    """A week that warms: the 07:00 median sits 2.5 °C below its neighbours (one cold
+    extra day), the cycle built from hour-to-hour changes does not. Live scoring uses
+    the cycle, so an ordinary 07:00 is not flagged; with the medians alone it would be."""
+    rows = []
+    for hour in range(24):
+        smooth = 10 - 4 * math.cos((hour - 3) / 24 * 2 * math.pi)
+        rows.append({"city_id": CITY, "hour_of_day": hour, "avg_temperature": smooth,
+                     "median_temperature": smooth - (2.5 if hour == 7 else 0.0), "cycle_temperature": smooth})
+    hourly = [
+        {"city_id": CITY, "hour": (START + timedelta(hours=h)).strftime("%Y-%m-%dT%H:00:00Z"), "record_count": 1,
+         "avg_temperature": 10 - 4 * math.cos((h % 24 - 3) / 24 * 2 * math.pi) + 0.1 * math.sin(h)}
+        for h in range(24 * 7)
+    ]
+    cutoff = hourly[-1]["hour"]
+    for published, flagged in ((rows, 0), ([{k: v for k, v in r.items() if k != "cycle_temperature"} for r in rows], 1)):
+        baselines = build_baselines(published, hourly, cutoff)
+        state = SpeedState(cutoff, baselines)
+        for hour in range(0, 8):
+            state.apply(live(hour, round(10 - 4 * math.cos((hour - 3) / 24 * 2 * math.pi), 2)))
+        assert state.stats["anomalies"] == flagged

@@ -158,6 +158,22 @@ def test_anomalies_from_batch_and_speed(client, lake, published):
     assert len(get(client, "/api/anomalies?limit=1")["data"]) == 1
 
 
+def test_anomalies_a_demo_injected_are_marked(client, lake, published):
+    from datetime import UTC, datetime
+
+    from weatherlake.lake import injected
+    from weatherlake.sources import Anomaly
+
+    [batch] = get(client, "/api/anomalies")["data"]
+    assert "injected" not in batch
+    other = Anomaly("tokyo-jp", datetime(2026, 11, 20, 3, tzinfo=UTC), "humidity", 30.0)
+    assert injected.record(lake, [Anomaly(batch["city_id"], datetime(2026, 11, 20, 3, tzinfo=UTC), "temperature",
+                                          12.5), other]) == 2
+    assert injected.record(lake, [other]) == 2  # a producer restarted with the same anomalies adds nothing
+    [marked] = get(client, "/api/anomalies")["data"]
+    assert marked == {**batch, "injected": True}
+
+
 def test_raw_data_reads_the_newest_committed_files(client, lake):
     rows = data.observations(hours=2, per_hour=2)
     lines = b"".join(orjson.dumps(r) + b"\n" for r in rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from werkzeug.serving import make_server
 from tests.web import data
 from tests.web.conftest import CUTOFF
 from tests.web.lakedata import write_snapshot
+from weatherlake.lake import injected
+from weatherlake.sources import Anomaly
 from weatherlake.web import create_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -87,6 +90,7 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     # A live city whose name is markup: it must show as text and run nothing.
     live = data.after(data.observations(), CUTOFF) + [data.observation("evil-xx", data.START, 7, city=EVIL, timestamp="2026-11-21T05:50:00Z")]
     write_snapshot(lake, live, cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z")
+    injected.record(lake, [Anomaly("tokyo-jp", datetime(2026, 11, 20, 3, tzinfo=UTC), "temperature", 12.0)])
 
     page = browser.new_page()
     problems = []
@@ -107,6 +111,7 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     assert page.locator("#stats-table tbody tr").count() == 4
     assert page.locator("#anomalies-table tbody tr").count() == 1
     assert "Tokyo" in page.locator("#anomalies-table tbody").inner_text()
+    assert page.locator("#anomalies-table tbody .tag").inner_text() == "injected"
     assert page.locator("#current-cards .card").count() == 3  # the configured cities, not every city
     assert page.locator("#health .card").count() >= 5
     assert page.locator("#panel-temperature .badge").inner_text() == "merged"

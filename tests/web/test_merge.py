@@ -156,6 +156,10 @@ def test_anomalies_come_from_both_sides_of_the_cutoff():
     rows = merge.merge_anomalies(batch, live, "2026-11-21T05:21:00Z", "2026-11-21T02:00:00Z")
     assert [(r["metric"], r["layer"]) for r in rows] == [
         ("humidity", "speed"), ("pressure", "speed"), ("temperature", "batch")]
+    injected = frozenset({(CITY, "2026-11-21T06:00:00Z", "humidity"), (CITY, "2026-11-21T01:00:00Z", "humidity")})
+    rows = merge.merge_anomalies(batch, live, "2026-11-21T05:21:00Z", "2026-11-21T02:00:00Z", injected)
+    assert [(r["metric"], r.get("injected", False)) for r in rows] == [
+        ("humidity", True), ("pressure", False), ("temperature", False)]
 
 
 def test_current_conditions_prefer_the_live_observation():

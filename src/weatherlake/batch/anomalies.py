@@ -4,9 +4,13 @@ Each observation's temperature, humidity, pressure and wind speed is judged with
 statistics only (medians and median absolute deviations, never a mean and a standard
 deviation that the outliers themselves inflate), in two ways at once:
 
-1. **Seasonal baseline** -- what is normal for this city at this hour of day: the median
-   of the metric over the window for (city, UTC hour of day), and its MAD. The deviation
-   from it, ``dev``, takes the daily cycle out: a warm afternoon is not unusual.
+1. **Seasonal baseline** -- what is normal for this city at this hour of day: the city's
+   typical day (``m__cycle``, built from the median hour-to-hour changes, see
+   weatherlake.batch.diurnal_profile), and the median of the metric over the window for
+   (city, UTC hour of day) with its MAD. The deviation from the cycle, ``dev``, takes the
+   daily cycle out: a warm afternoon is not unusual. (Against the medians alone, a week
+   of history flagged one hour of day every day: seven values per hour, and one
+   unusual day moves one hour's median and not its neighbours'.)
 2. **Local context** -- the neighbouring hours, from the hourly mean ``dev`` of the hours
    with data up to ``context_hours`` (3) before and up to 3 after. The observation's
    *excess* is how far it sticks out beyond *both* sides: zero when it lies between them
@@ -143,7 +147,7 @@ def _hourly_deviations(observations: DataFrame, seasonal: DataFrame, metrics: tu
     return hourly.select(
         "city_id",
         "hour_index",
-        *[(F.col(f"{m}__{name}") - F.col(f"{m}__seasonal")).alias(f"{m}__{name}_dev")
+        *[(F.col(f"{m}__{name}") - F.col(f"{m}__cycle")).alias(f"{m}__{name}_dev")
           for m in metrics for name in ("mean", "max", "min")],
     )
 
@@ -231,8 +235,8 @@ def score(
     joined = obs.join(F.broadcast(candidates), ["city_id", "hour_index"])
     columns = []
     for m in metrics:
+        excess = _excess(F.col(m) - F.col(f"{m}__cycle"), m)
         dev = F.col(m) - F.col(f"{m}__seasonal")
-        excess = _excess(dev, m)
         seasonal_scale = F.greatest(F.lit(MAD_TO_SIGMA) * F.col(f"{m}__mad"), F.lit(params.min_scale[m]))
         columns += [
             excess.alias(f"{m}__excess"),

@@ -4,16 +4,25 @@ Rows: ``city_id``, ``city``, ``hour_of_day`` (0-23, UTC), ``record_count``,
 ``avg_temperature``, ``avg_humidity``, ``avg_wind_speed``, and also ``min_temperature``,
 ``max_temperature``, ``avg_pressure``, ``total_rainfall``, and for each of temperature,
 humidity, pressure and wind_speed its exact ``median_<metric>`` and median absolute
-deviation ``mad_<metric>``: the seasonal baseline the anomalies view judges against
-(:func:`seasonal_baseline`), published so the speed layer can use the same one.
+deviation ``mad_<metric>``, and ``cycle_<metric>``, the city's typical day built from
+hour-to-hour changes (:func:`diurnal_cycle`): the seasonal baseline the anomalies view
+judges against (:func:`seasonal_baseline`), published so the speed layer uses the same one.
+
+Why a cycle as well as the medians: each hour of day's median comes from different days.
+With a week of history that is 7 values per hour; when the week warms or cools by more
+than the day's own swing, one extra or one unusual day moves one hour's median by a
+degree or two and not its neighbours', so every day at that hour looks like a step that
+nobody measured. The median *change* from the hour before, taken over the same days, is
+not moved by how warm a day was: summed around the clock it gives the day's shape,
+whose level is then set to the medians' mean.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import METRICS, round_half_up
+from weatherlake.batch.extract import METRICS, round_half_up, with_hour_index
 from weatherlake.views import DECIMALS
 
 
@@ -30,7 +39,8 @@ def _distance_from(center: Column):
 
 
 def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRICS) -> DataFrame:
-    """Per (city_id, hour_of_day): exact ``m__seasonal`` (median) and ``m__mad`` per metric.
+    """Per (city_id, hour_of_day): exact ``m__seasonal`` (median), ``m__mad`` and
+    ``m__cycle`` (:func:`diurnal_cycle`) per metric.
 
     One aggregation: each group's values are collected (a few hundred a year), sorted
     once for the median and once more as absolute deviations for the MAD. Each sorted
@@ -56,11 +66,65 @@ def seasonal_baseline(observations: DataFrame, metrics: tuple[str, ...] = METRIC
             for m in metrics
         ],
     )
-    return spreads.select(
+    medians_and_spreads = spreads.select(
         "city_id",
         "hour_of_day",
         *[F.col(f"{m}__seasonal") for m in metrics],
         *[median_of_sorted(F.col(f"{m}__spread")).alias(f"{m}__mad") for m in metrics],
+    )
+    return diurnal_cycle(observations, medians_and_spreads, metrics)
+
+
+def diurnal_cycle(observations: DataFrame, seasonal: DataFrame, metrics: tuple[str, ...] = METRICS) -> DataFrame:
+    """``seasonal`` (per city_id, hour_of_day, with ``m__seasonal``) plus ``m__cycle``.
+
+    The step into hour of day h is the median, over the days with both hours, of the
+    change in the hourly mean from h-1 to h. Summed from 00:00 the steps give the day's
+    shape; whatever the sum gains over 24 hours (the window's trend) is spread evenly
+    over the day, so the shape closes; its mean is set to the mean of the 24 medians.
+    A city without a step for every hour of day (data at a few hours only) keeps its
+    medians as the cycle.
+    """
+    hourly = (
+        with_hour_index(observations)
+        .groupBy("city_id", "hour_index")
+        .agg(*[F.avg(m).alias(m) for m in metrics])
+    )
+    previous = F.lag(F.struct("hour_index", *metrics)).over(Window.partitionBy("city_id").orderBy("hour_index"))
+    changes = hourly.select(
+        "city_id",
+        F.pmod("hour_index", 24).cast("int").alias("hour_of_day"),
+        *[F.when(previous["hour_index"] == F.col("hour_index") - 1, F.col(m) - previous[m]).alias(m) for m in metrics],
+    )
+    steps = changes.groupBy("city_id", "hour_of_day").agg(*[F.median(m).alias(f"{m}__step") for m in metrics])
+    day = Window.partitionBy("city_id")
+    clock = day.orderBy("hour_of_day").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    with_steps = seasonal.join(steps, ["city_id", "hour_of_day"], "left")
+    shaped = with_steps.select(
+        "*",
+        *[
+            # Summed from 00:00 (the step into 00:00 closes the day, it does not open it),
+            # less the day's gain spread over its hours.
+            (
+                F.sum(F.when(F.col("hour_of_day") > 0, F.col(f"{m}__step")).otherwise(0.0)).over(clock)
+                - F.sum(f"{m}__step").over(day) * F.col("hour_of_day") / 24
+            ).alias(f"{m}__shape")
+            for m in metrics
+        ],
+    )
+    return shaped.select(
+        "city_id",
+        "hour_of_day",
+        *[c for c in seasonal.columns if c not in ("city_id", "hour_of_day")],
+        *[
+            F.when(
+                F.count(f"{m}__step").over(day) == 24,
+                F.col(f"{m}__shape") - F.avg(f"{m}__shape").over(day) + F.avg(f"{m}__seasonal").over(day),
+            )
+            .otherwise(F.col(f"{m}__seasonal"))
+            .alias(f"{m}__cycle")
+            for m in metrics
+        ],
     )
 
 
@@ -77,6 +141,7 @@ def transform(observations: DataFrame, seasonal: DataFrame | None = None) -> Dat
         "hour_of_day",
         *[round_half_up(f"{m}__seasonal", DECIMALS).alias(f"median_{m}") for m in METRICS],
         *[round_half_up(f"{m}__mad", DECIMALS).alias(f"mad_{m}") for m in METRICS],
+        *[round_half_up(f"{m}__cycle", DECIMALS).alias(f"cycle_{m}") for m in METRICS],
     )
     profile = observations.groupBy("city_id", "city", F.hour("ts").alias("hour_of_day")).agg(
         F.count(F.lit(1)).alias("record_count"),

@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from weatherlake import records
 from weatherlake.config import Settings
-from weatherlake.errors import BrokerError, ConfigError, InvalidRecord, SourceAuthError, SourceError
+from weatherlake.errors import BrokerError, ConfigError, InvalidRecord, SourceAuthError, SourceError, WeatherlakeError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.kafka import FutureRecordMetadata
 from weatherlake.sources.replay import RawLine
+from weatherlake.timefmt import hour_text
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,22 @@ def demo_anomalies(cities, start: datetime, end: datetime, per_city: int, seed: 
     return anomalies
 
 
+def _record_injected(settings: Settings, anomalies) -> None:
+    """Keep the injected anomalies in the lake (weatherlake.lake.injected) for the API to mark."""
+    from weatherlake.lake import injected, open_lake
+
+    try:
+        with open_lake(settings) as lake:
+            held = injected.record(lake, anomalies)
+    except (OSError, WeatherlakeError) as error:
+        log.warning("cannot record the injected anomalies in the lake (%s); the API will not mark them", error)
+        return
+    for anomaly in anomalies:
+        log.info("injecting %+.1f %s into %s at %s", anomaly.delta, anomaly.metric, anomaly.city_id,
+                 hour_text(anomaly.hour))
+    log.info("%d injected anomalies listed in the lake's %s", held, injected.PATH)
+
+
 def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycles: int | None = None,
                  stop: threading.Event, inject_anomalies: int = 0, workers: int = 1) -> PublishStats:
     """The ``weatherlake produce`` service: optional backfill, then polling cycles.
@@ -235,6 +252,8 @@ def run_producer(settings: Settings, *, backfill: timedelta | None = None, cycle
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - (backfill or timedelta(0))
     anomalies = demo_anomalies(cities, start, end, inject_anomalies, settings.synthetic_seed)
+    if anomalies:
+        _record_injected(settings, anomalies)
     total = PublishStats()
     if backfill and workers > 1:
         log.info("backfilling %d cities from %s to %s in %d processes", len(cities), start, end, workers)

@@ -7,7 +7,9 @@ cannot see the hours after an observation, so it judges it provisionally, from w
 batch layer published and the hours before it:
 
 1. **Seasonal baseline** per (city, hour of day, metric): the ``diurnal_profile`` view's
-   ``median_<metric>`` when the batch publishes it, else its ``avg_<metric>``.
+   ``cycle_<metric>`` (the typical day built from hour-to-hour changes, the one the batch
+   judges against), else its ``median_<metric>``, else its ``avg_<metric>`` (views
+   published by older runs).
 2. **Recent context**: the median of the hourly mean ``dev`` over the ``context_hours`` (3)
    clock hours before the observation's hour, from the speed layer's own hours after
    the cutoff and, just after a batch run, the batch's ``hourly_trends`` rows before it.
@@ -82,7 +84,7 @@ def build_baselines(
         city = baselines.setdefault(row["city_id"], CityBaseline())
         typical = {}
         for metric in params.metrics:
-            value = row.get(f"median_{metric}", row.get(f"avg_{metric}"))
+            value = row.get(f"cycle_{metric}", row.get(f"median_{metric}", row.get(f"avg_{metric}")))
             if isinstance(value, (int, float)):
                 typical[metric] = float(value)
         city.seasonal[int(row["hour_of_day"])] = typical

@@ -239,7 +239,8 @@ def hourly_trends(loaded, config, cities, hours):
 @endpoint("/anomalies", "Anomalies, batch and live, newest first",
           params=(CITIES, ANOMALY_HOURS, SEVERITY, METRIC, LIMIT))
 def anomalies(loaded, config, cities, hours, severity, metric, limit):
-    """The `anomalies` view plus the speed layer's provisional flags after the cutoff (`provisional: true`)."""
+    """The `anomalies` view plus the speed layer's provisional flags after the cutoff (`provisional: true`).
+    Anomalies the demo's synthetic source put there on purpose carry `injected: true`."""
     chosen = _cities(loaded, cities)
 
     def build():

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from weatherlake.speed.baseline import hour_of
-from weatherlake.timefmt import parse_utc
+from weatherlake.timefmt import hour_text, parse_utc
 from weatherlake.views import DECIMALS, ROLLING_HOURS
 
 
@@ -305,14 +305,24 @@ def merge_city_stats(
 
 
 def merge_anomalies(
-    batch_rows: list[dict], speed_rows: list[dict], batch_cutoff: str | None, speed_cutoff: str | None
+    batch_rows: list[dict],
+    speed_rows: list[dict],
+    batch_cutoff: str | None,
+    speed_cutoff: str | None,
+    injected: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> list[dict]:
-    """Batch anomalies plus the speed layer's provisional ones after the cutoff, newest first."""
+    """Batch anomalies plus the speed layer's provisional ones after the cutoff, newest
+    first; those a demo injected (city, clock hour, metric in ``injected``) are marked
+    ``injected: true``."""
     rows = [{**row, "layer": "batch"} for row in batch_rows]
     cutoff = parse_utc(batch_cutoff) if batch_cutoff else None
     for row in speed_rows:
         if cutoff is None or parse_utc(row["timestamp"]) > cutoff:
             rows.append({**row, "layer": "speed"})
+    if injected:
+        for row in rows:
+            if (row["city_id"], hour_text(parse_utc(row["timestamp"])), row["metric"]) in injected:
+                row["injected"] = True
     rows.sort(key=lambda row: parse_utc(row["timestamp"]), reverse=True)
     return rows
 

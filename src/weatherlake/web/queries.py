@@ -144,6 +144,7 @@ def anomalies(loaded: Loaded, city_id: str) -> list[dict]:
             loaded.speed_cities.get(city_id, {}).get("anomalies", []),
             _batch_cutoff(loaded, "anomalies"),
             loaded.speed_cutoff,
+            loaded.injected,
         )
 
     return loaded.memo(("anomalies", city_id), build)

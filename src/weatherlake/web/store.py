@@ -1,7 +1,8 @@
 """The serving layer's in-memory copy of the lake: batch views, speed snapshot, sink state.
 
-A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot and the
-sink's per-partition state (through :mod:`weatherlake.lake.layout`), keeps them in
+A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot, the
+sink's per-partition state (through :mod:`weatherlake.lake.layout`) and the list of
+anomalies a demo injected (:mod:`weatherlake.lake.injected`), keeps them in
 memory, and looks again at most every ``WEB_RELOAD_SECONDS``: a view's rows are read only
 when its pointer names a new run, the snapshot is parsed only when its bytes changed.
 Requests never list or read the lake for views. Raw records are the exception: the
@@ -34,7 +35,7 @@ from datetime import timedelta
 import msgspec
 import orjson
 
-from weatherlake.lake import Lake, join, layout
+from weatherlake.lake import Lake, injected, join, layout
 from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer
 from weatherlake.timefmt import parse_utc, seconds_text
 from weatherlake.web import ranges
@@ -186,6 +187,8 @@ class Loaded:
     checked_at: float
     lake_url: str
     lake_error: str | None = None
+    #: (city_id, hour, metric) of the anomalies a demo injected (weatherlake.lake.injected)
+    injected: frozenset = frozenset()
     cache_bytes: int = CACHE_BYTES
     cache: BoundedCache = field(init=False, repr=False)
 
@@ -353,13 +356,16 @@ class ViewStore:
         sink_offsets = self._sink_offsets(lake)
         if old is not None and sink_offsets != old.sink_offsets:
             changed = True
+        injected_keys = injected.keys(lake.read_atomic(injected.PATH))
+        if old is not None and injected_keys != old.injected:
+            changed = True
         if not changed:
             old.lake_error, old.checked_at = None, time.time()
             return old
         version = (old.version + 1) if old else 1
         loaded = Loaded(version, views, snapshot, seen_at, sink_offsets, time.time(), lake.url,
-                        cache_bytes=self.cache_bytes)
-        if old is not None:
+                        injected=injected_keys, cache_bytes=self.cache_bytes)
+        if old is not None and injected_keys == old.injected:
             loaded.inherit(old)
         return loaded
 

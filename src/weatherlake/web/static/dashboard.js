@@ -228,7 +228,9 @@
       const body = await getJSON("/api/anomalies" + query({ ...cityParams(), hours: state.hours, limit: 50 }));
       const rows = body.data.map((a) => el("tr", { class: "severity-" + a.severity }, cell(when(a.timestamp)),
         cell(a.city || a.city_id), cell(a.metric), cell(fmt(a.value, 2), true), cell(fmt(a.baseline, 2), true),
-        cell(fmt(a.score, 1), true), cell(a.severity), cell(a.layer === "speed" ? "live (provisional)" : "batch")));
+        cell(fmt(a.score, 1), true), cell(a.severity),
+        el("td", {}, a.layer === "speed" ? "live (provisional)" : "batch",
+          a.injected ? el("span", { class: "tag", title: "put there by the demo's synthetic source" }, "injected") : null)));
       document.querySelector("#anomalies-table tbody").replaceChildren(...rows);
       showMeta(p, body);
     } catch (error) {
