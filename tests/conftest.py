@@ -115,6 +115,7 @@ def make_settings(lake_dir):
         base = dict(
             kafka_topic=topic,
             kafka_dlq_topic=f"{topic}.dlq",
+            alert_topic=f"{topic}.alerts",
             # A group of its own: a member a test killed must not hold up the next test's group.
             sink_group_id=f"sink-{topic}",
             lake_url=lake_dir.as_uri(),

@@ -89,9 +89,9 @@ def test_broker_with_an_external_kafka_only_creates_the_topics(broker):
 
     topic = "cli-topic-check"
     result = run("broker", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, KAFKA_TOPIC=topic,
-                 KAFKA_DLQ_TOPIC=f"{topic}.dlq")
+                 KAFKA_DLQ_TOPIC=f"{topic}.dlq", ALERT_TOPIC=f"{topic}.alerts")
     assert result.exit_code == 0, result.output
-    assert "topics ready (2 created)" in result.output
+    assert "topics ready (3 created)" in result.output
     settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "KAFKA_TOPIC": topic,
-                                  "KAFKA_DLQ_TOPIC": f"{topic}.dlq"})
+                                  "KAFKA_DLQ_TOPIC": f"{topic}.dlq", "ALERT_TOPIC": f"{topic}.alerts"})
     assert kafka.ensure_topics(settings) == []  # already there

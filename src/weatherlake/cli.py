@@ -248,11 +248,12 @@ def engines_status(settings: Settings) -> None:
 
 def _add_layer_commands() -> None:
     """Commands of layers that live in their own packages."""
+    from weatherlake.alerts.commands import alerts
     from weatherlake.batch.commands import analytics, scheduler
     from weatherlake.speed.commands import speed
     from weatherlake.web.commands import serve
 
-    for command in (analytics, scheduler, speed, serve):
+    for command in (analytics, scheduler, speed, serve, alerts):
         cli.add_command(command)
 
 

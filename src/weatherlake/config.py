@@ -106,6 +106,16 @@ class Settings:
     speed_snapshot_seconds: float = field(default=5.0, metadata={"env": "SPEED_SNAPSHOT_SECONDS"})
     speed_seek_margin_seconds: float = field(default=300.0, metadata={"env": "SPEED_SEEK_MARGIN_SECONDS"})
     speed_max_hours: int = field(default=48, metadata={"env": "SPEED_MAX_HOURS"})
+    # Alerts (`weatherlake alerts`, docs/alerts.md). ALERT_RULES: a rules file (TOML);
+    # empty means the bundled defaults. The webhook and mail URLs may carry credentials.
+    alert_rules: str = field(default="", metadata={"env": "ALERT_RULES"})
+    alert_topic: str = field(default="weather.alerts", metadata={"env": "ALERT_TOPIC"})
+    alert_webhook_url: Secret = field(default=Secret(""), metadata={"env": "ALERT_WEBHOOK_URL"})
+    alert_webhook_format: str = field(default="json", metadata={"env": "ALERT_WEBHOOK_FORMAT"})
+    smtp_url: Secret = field(default=Secret(""), metadata={"env": "SMTP_URL"})
+    alert_tick_seconds: float = field(default=1.0, metadata={"env": "ALERT_TICK_SECONDS"})
+    # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
+    api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
     # their Maven Central jars, with data and logs under engines_dir.
     engines_dir: str = field(default="var/engines", metadata={"env": "ENGINES_DIR"})
@@ -183,6 +193,10 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
         if not self.cities:
             raise ConfigError("CITIES must name at least one city")
+        if self.alert_webhook_format not in ("json", "slack"):
+            raise ConfigError(f"ALERT_WEBHOOK_FORMAT must be json or slack, got {self.alert_webhook_format!r}")
+        if self.alert_tick_seconds <= 0:
+            raise ConfigError(f"ALERT_TICK_SECONDS must be positive, got {self.alert_tick_seconds}")
         return _replace(self, **changes)
 
 

@@ -36,7 +36,8 @@ from weatherlake.lake.layout import live_files
 log = logging.getLogger(__name__)
 
 #: The components that need each secret setting; every other component gets it blank.
-SECRETS_NEEDED = {"OPENWEATHER_API_KEY": ("producer",)}
+SECRETS_NEEDED = {"OPENWEATHER_API_KEY": ("producer",), "ALERT_WEBHOOK_URL": ("alerts",), "SMTP_URL": ("alerts",),
+                  "WEATHERLAKE_API_TOKEN": ("web",)}
 #: Every secret setting (a Settings field holding a Secret), by environment variable.
 SECRETS = tuple(f.metadata["env"] for f in fields(Settings) if isinstance(f.default, Secret))
 #: Spark binds its web UIs (master, worker, each application's) to SPARK_LOCAL_IP, else to every interface.
@@ -165,6 +166,7 @@ def run_pipeline(
         supervisor.start("sink", "consume")
         supervisor.start("producer", "produce", *(["--backfill", "7d", "--inject-anomalies", "2"] if demo else []))
         supervisor.start("speed", "speed")
+        supervisor.start("alerts", "alerts")
         supervisor.start("web", "serve")
         _announce(settings, lake, standalone_spark)
         minutes = max(1, int(analytics_every.total_seconds() // 60))

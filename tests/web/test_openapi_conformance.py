@@ -4,7 +4,9 @@ Every operation is called with requests generated from the document itself: vali
 (they must be answered 2xx, or 404 for a city id the data does not know) and, for
 operations with parameters, invalid ones (they must be refused with a 4xx). Each response
 is checked against the document: status code, content type, body schema. The app runs
-over a lake with real data (batch views, a speed snapshot, raw files of two dates).
+over a lake with real data (batch views, a speed snapshot, raw files of two dates, alerts).
+The write endpoints run without a configured token, so they must answer 403 or a 4xx
+for a malformed request (tests/web/test_alerts_api.py drives them with one).
 
 Deterministic (derandomized, no example database), bounded (EXAMPLES per operation and
 mode). schemathesis' pytest plugin resolves fixtures through ``request.node._nodeid``,
@@ -21,14 +23,16 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 
 from tests.web import data
+from tests.web.test_alerts_api import write_alerts
 from weatherlake.web import create_app
 from weatherlake.web.openapi import document
 
 EXAMPLES = 40
-OPERATIONS = [(path, item["get"]) for path, item in document()["paths"].items()]
-RUNS = [pytest.param(path, mode, id=f"{path}-{mode.value}") for path, operation in OPERATIONS
+OPERATIONS = [(path, method.upper(), operation) for path, item in document()["paths"].items()
+              for method, operation in item.items()]
+RUNS = [pytest.param(path, method, mode, id=f"{method} {path}-{mode.value}") for path, method, operation in OPERATIONS
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-        if mode is GenerationMode.POSITIVE or operation.get("parameters")]
+        if mode is GenerationMode.POSITIVE or operation.get("parameters") or operation.get("requestBody")]
 
 
 @pytest.fixture
@@ -39,13 +43,14 @@ def api(settings, lake, published):
         lines = b"".join(orjson.dumps(r) + b"\n" for r in rows if r["timestamp"].startswith(day))
         lake.write(f"raw/date={day}/weather.observations+0+0000000000+0000000099.jsonl", lines)
     lake.write_atomic(f"raw/_state/{settings.kafka_topic}+0.json", b'{"next_offset": 270, "pending": []}')
+    write_alerts(lake)
     app = create_app(settings, {"TESTING": True, "RELOAD_SECONDS": 3600, "BACKGROUND_REFRESH": False})
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
 
 
-@pytest.mark.parametrize(("path", "mode"), RUNS)
-def test_the_api_answers_as_its_document_says(api, path, mode):
-    operation = api[path]["GET"]
+@pytest.mark.parametrize(("path", "method", "mode"), RUNS)
+def test_the_api_answers_as_its_document_says(api, path, method, mode):
+    operation = api[path][method]
 
     @given(case=operation.as_strategy(mode))
     @hypothesis_settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,

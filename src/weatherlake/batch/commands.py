@@ -13,9 +13,10 @@ import signal
 import threading
 
 import click
+import orjson
 
-from weatherlake.batch import VIEWS
-from weatherlake.batch.scheduler import Scheduler, parse_every
+from weatherlake.batch import VIEWS, BatchError
+from weatherlake.batch.scheduler import STATUS_PATH, Scheduler, parse_every
 from weatherlake.batch.submit import (
     JobRequest,
     SparkSubmit,
@@ -25,6 +26,8 @@ from weatherlake.batch.submit import (
     submit_environment,
 )
 from weatherlake.config import Settings
+from weatherlake.errors import WeatherlakeError
+from weatherlake.timefmt import utc_now_seconds
 
 log = logging.getLogger(__name__)
 spark_log = logging.getLogger("weatherlake.batch.spark")
@@ -131,7 +134,14 @@ def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_
             return
         log.info("analytics run starting: %s on %s%s", request.job, settings.spark_master,
                  f" (Spark's full log: {file_log.path})" if file_log else "")
-        result = job_run.run(on_line=lambda line: spark_log.info("%s", line), file_log=file_log)
+        started = utc_now_seconds()
+        try:
+            result = job_run.run(on_line=lambda line: spark_log.info("%s", line), file_log=file_log)
+        except BatchError as error:
+            if not stop.is_set():
+                _record_run(settings, started, error)
+            raise
+        _record_run(settings, started, None)
         log.info("analytics %s", describe(result))
 
     def on_signal(signum, _frame) -> None:
@@ -149,6 +159,19 @@ def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("scheduler stopped after %d run(s), %d failed", loop.runs, loop.failures)
+
+
+def _record_run(settings: Settings, started: str, error: BatchError | None) -> None:
+    """Keep the run's outcome in the lake (scheduler.STATUS_PATH) for the alert rules."""
+    from weatherlake.lake import open_lake
+
+    status = {"started_at": started, "finished_at": utc_now_seconds(), "ok": error is None,
+              "error": None if error is None else str(error).splitlines()[0][:300]}
+    try:
+        with open_lake(settings) as lake:
+            lake.write_atomic(STATUS_PATH, orjson.dumps(status))
+    except (WeatherlakeError, OSError) as error:
+        log.warning("cannot record the run's outcome in the lake (%s)", error)
 
 
 def _human(seconds: float) -> str:

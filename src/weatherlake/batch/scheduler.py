@@ -19,6 +19,10 @@ from weatherlake.batch import BatchError
 
 log = logging.getLogger(__name__)
 
+#: The scheduler's record of its last run in the lake: ``started_at``, ``finished_at``,
+#: ``ok`` and ``error`` (the alert rules of kind ``batch`` read it).
+STATUS_PATH = "analytics/_scheduler.json"
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

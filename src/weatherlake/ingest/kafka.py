@@ -126,19 +126,24 @@ def consumer(settings: Settings, group_id: str | None, give_up_after: float | No
 
 
 def ensure_topics(settings: Settings, give_up_after: float | None = None) -> list[str]:
-    """Create the observation and dead-letter topics when missing; return the ones created."""
+    """Create the observation, dead-letter and alert topics when missing; return the ones created.
+
+    The alert topic has one partition: it is the alerts' log, and its order is their history.
+    """
     admin = connect(settings, KafkaAdminClient, "admin client", give_up_after)
+    partitions = {settings.kafka_topic: settings.kafka_partitions, settings.kafka_dlq_topic: settings.kafka_partitions,
+                  settings.alert_topic: 1}
     try:
         existing = set(admin.list_topics())
         created = []
-        for topic in (settings.kafka_topic, settings.kafka_dlq_topic):
+        for topic, count in partitions.items():
             if topic in existing:
                 continue
-            spec = {"num_partitions": settings.kafka_partitions, "replication_factor": settings.kafka_replication_factor}
+            spec = {"num_partitions": count, "replication_factor": settings.kafka_replication_factor}
             try:
                 admin.create_topics({topic: spec})
                 created.append(topic)
-                log.info("created topic %s with %d partitions", topic, settings.kafka_partitions)
+                log.info("created topic %s with %d partitions", topic, count)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
         return created

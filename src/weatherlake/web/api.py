@@ -305,7 +305,9 @@ def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_t
 def _temperature(loaded, rows, chosen, hours):
     start = queries.window_start(queries.window_end(loaded, chosen), hours)
     marks = [a for c in chosen for a in queries.anomalies(loaded, c) if start is not None and _hour_of(a) >= start]
-    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff)
+    wanted = set(chosen)
+    opened = [a for a in (loaded.alerts or {}).get("alerts", []) if a.get("city_id") in wanted]
+    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened)
 
 
 def _humidity(loaded, rows, chosen, hours):
@@ -320,7 +322,7 @@ def _pressure_wind(loaded, rows, chosen, hours):
           kind="figure")
 def temperature_chart(loaded, config, cities, hours):
     """A Plotly figure (`data`, `layout`) of the merged hourly average temperature per city, temperature
-    anomalies as markers and the batch cutoff as a dotted line."""
+    anomalies and the cities' alerts as markers, and the batch cutoff as a dotted line."""
     return _figure_endpoint(loaded, config, cities, hours, _temperature)
 
 
@@ -352,3 +354,7 @@ def warm(loaded, config) -> None:
     for ep in ENDPOINTS:
         if ep.name in WARM:
             ep.view(loaded, config, **{p.name: p.default for p in ep.params})
+
+
+# The alert endpoints live in their own module; importing it registers them here.
+import weatherlake.web.alerts  # noqa: E402, F401

@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 SEVERITY_COLOURS = {"moderate": "#f2a900", "severe": "#e4572e", "extreme": "#a1001a"}
+ALERT_COLOURS = {"info": "#2f6fb3", "warning": "#d97706", "critical": "#b91c1c"}
 
 
 def _x(timestamp: str) -> str:
@@ -73,8 +74,9 @@ def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
     )
 
 
-def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None) -> dict:
-    """Hourly average temperature per city, with the temperature anomalies as markers."""
+def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None, alerts: list[dict] = ()) -> dict:
+    """Hourly average temperature per city, with the temperature anomalies as markers, and
+    the alerts about those cities where they opened (on the city's line)."""
     figure = go.Figure(layout=_layout("Temperature, hourly average (UTC)", "°C", cutoff))
     for i, series in enumerate(_by_city(rows).values()):
         figure.add_trace(_line(series, "avg_temperature", i, legendgroup=series[0]["city_id"]))
@@ -91,7 +93,27 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
                 hovertemplate="%{text}<extra></extra>",
             )
         )
+    on_line = {(row["city_id"], row["hour"]): row.get("avg_temperature") for row in rows}
+    placed = [(a, y) for a in alerts if (y := on_line.get((a.get("city_id"), _hour(a["opened_at"])))) is not None]
+    if placed:
+        figure.add_trace(
+            go.Scatter(
+                x=[_x(a["opened_at"]) for a, _ in placed],
+                y=[y for _, y in placed],
+                name="alerts",
+                mode="markers",
+                marker={"symbol": "triangle-down", "size": 13,
+                        "color": [ALERT_COLOURS.get(a["severity"], "#000") for a, _ in placed],
+                        "line": {"width": 1, "color": "#fff"}},
+                text=[f"{html.escape(a.get('message') or a['rule'])} ({a['severity']}, {a['state']})" for a, _ in placed],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
     return figure.to_plotly_json()
+
+
+def _hour(timestamp: str) -> str:
+    return timestamp[:13] + ":00:00Z"
 
 
 def humidity_figure(rows: list[dict], cutoff: str | None) -> dict:

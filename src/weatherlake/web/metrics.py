@@ -106,6 +106,13 @@ class DataCollector:
             yield GaugeMetricFamily("weatherlake_dead_letters", "Messages in the dead-letter topic.", value=dead)
         yield GaugeMetricFamily("weatherlake_lake_up", "1 when the last read of the lake succeeded.",
                                 value=0 if loaded.lake_error else 1)
+        if loaded.alerts is not None:
+            alerts = GaugeMetricFamily("weatherlake_alerts", "Alerts known to the alert service, by state and "
+                                       "severity (resolved ones for a week).", labels=["state", "severity"])
+            for state, by_severity in loaded.alerts.get("counts", {}).items():
+                for severity, count in by_severity.items():
+                    alerts.add_metric([state, severity], count)
+            yield alerts
 
 
 def scrape(current: Callable) -> bytes:

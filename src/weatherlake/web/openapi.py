@@ -51,6 +51,15 @@ SCHEMAS = {
                      "method": _STR, "provisional": {"type": "boolean"}, "layer": _SOURCE,
                      "injected": {"type": "boolean", "description": "put there by the demo's synthetic source"}},
                     ("city_id", "timestamp", "metric", "severity")),
+    "Alert": _obj({"id": _STR, "rule": _STR, "kind": _OPT_STR, "subject": _STR, "city_id": _OPT_STR,
+                   "city": _OPT_STR, "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
+                   "state": {"type": "string", "enum": ["firing", "acknowledged", "resolved"]},
+                   "opened_at": _STR, "acknowledged_at": _OPT_STR, "acknowledged_by": _OPT_STR,
+                   "resolved_at": _OPT_STR, "resolved_by": _OPT_STR, "value": {"type": ["number", "null"]},
+                   "message": _OPT_STR, "history": {"type": "array", "items": {"type": "object"}}},
+                  ("id", "rule", "subject", "severity", "state", "opened_at")),
+    "AlertAnswer": _obj({"data": {"$ref": "#/components/schemas/Alert"}, "generated_at": _STR,
+                         "accepted": {"type": "boolean"}, "event_id": _STR, "message": _STR}, ("data",)),
     "Observation": _obj({"schema_version": _INT, "city_id": _STR, "timestamp": _STR, "temperature": _NUM},
                         ("city_id", "timestamp")),
     "Freshness": _obj({"batch": {"type": "object"}, "speed": {"type": "object"}}),
@@ -67,11 +76,14 @@ ROWS = {
     "/api/hourly-trends": "HourlyTrend",
     "/api/anomalies": "Anomaly",
     "/api/raw-data": "Observation",
+    "/api/alerts": "Alert",
 }
 #: Envelope fields beside the common ones, per endpoint.
 EXTRA = {
     "/api/raw-data": {"date": _OPT_STR, "complete": {"type": "boolean"},
                       "scanned": _obj({"files": _INT, "bytes": _INT, "records": _INT})},
+    "/api/alerts": {"counts": {"type": ["object", "null"], "description": "state -> severity -> alerts"},
+                    "writable": {"type": "boolean", "description": "whether acknowledge/resolve are enabled"}},
 }
 
 
@@ -129,6 +141,7 @@ def document() -> dict:
                 "responses": responses,
             }
         }
+    paths.update(_alert_paths())
     paths["/api/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition)",
@@ -150,8 +163,47 @@ def document() -> dict:
             "{error: {code, message}} with a 4xx status (503 when the lake cannot be read).",
         },
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "WEATHERLAKE_API_TOKEN"}}},
     }
+
+
+def _alert_paths() -> dict:
+    """One alert, and the two writes (weatherlake.web.alerts)."""
+    alert_id = {"name": "alert_id", "in": "path", "required": True, "description": "The alert's `id`.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+    answer = {"application/json": {"schema": {"$ref": "#/components/schemas/AlertAnswer"}}}
+    paths = {"/api/alerts/{alert_id}": {"get": {
+        "operationId": "alert", "summary": "One alert with its history",
+        "description": "Every event of the alert, oldest first: opened, acknowledged, resolved, and each "
+                       "notification attempt (notified).",
+        "parameters": [alert_id],
+        "responses": {"200": {"description": "OK", "content": answer}, "404": _error("No alert has this id.")},
+    }}}
+    for action, past in (("acknowledge", "acknowledged"), ("resolve", "resolved")):
+        paths[f"/api/alerts/{{alert_id}}/{action}"] = {"post": {
+            "operationId": f"{action}_alert",
+            "summary": f"{action.capitalize()} an alert",
+            "description": f"Marks the alert {past}: the event goes to the alert service, which applies it in "
+                           "order and writes it back within seconds. Needs `Authorization: Bearer "
+                           "<WEATHERLAKE_API_TOKEN>`.",
+            "parameters": [alert_id],
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _obj(
+                {"by": {"type": "string", "minLength": 1, "maxLength": 500, "description": "who"},
+                 "comment": {"type": ["string", "null"], "maxLength": 500, "description": "why"}}, ("by",))}}},
+            "responses": {
+                "202": {"description": "Accepted: sent to the alert service", "content": answer},
+                "400": _error("The body is not {\"by\": ..., \"comment\": ...}."),
+                "401": _error("The bearer token is missing or wrong."),
+                "403": _error("Writes are disabled: no WEATHERLAKE_API_TOKEN is configured."),
+                "404": _error("No alert has this id."),
+                "409": _error(f"The alert cannot be {past} in its state (already resolved, or acknowledged)."),
+                "503": _error("The alert topic cannot be reached."),
+            },
+        }}
+    return paths
 
 
 def _schema_text(schema: dict) -> str:
@@ -178,8 +230,8 @@ def markdown(doc: dict | None = None) -> str:
         "",
     ]
     for path, item in doc["paths"].items():
-        operation = item["get"]
-        lines += [f"## `GET {path}`", "", operation["summary"] + ".", ""]
+        method, operation = next(iter(item.items()))
+        lines += [f"## `{method.upper()} {path}`", "", operation["summary"] + ".", ""]
         if operation.get("description"):
             lines += [operation["description"], ""]
         if operation.get("parameters"):
@@ -187,6 +239,10 @@ def markdown(doc: dict | None = None) -> str:
             lines += [f"| `{p['name']}` | {_schema_text(p['schema'])} | {p.get('description', '')} |"
                       for p in operation["parameters"]]
             lines.append("")
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if body:
+            fields = ", ".join(f"`{name}` ({spec.get('description', '')})" for name, spec in body["properties"].items())
+            lines += [f"Body: a JSON object with {fields}; `{'`, `'.join(body.get('required', []))}` required.", ""]
         statuses = ", ".join(f"{code} {response['description'].rstrip('.')}"
                              for code, response in operation["responses"].items())
         lines += [f"Responses: {statuses}.", ""]

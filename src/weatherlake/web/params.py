@@ -18,6 +18,8 @@ from weatherlake.errors import WeatherlakeError
 CITY_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 CITY_LIST = re.compile(rf"{CITY_ID}(?:,{CITY_ID})*")
 MAX_CITIES = 100
+#: Names such as alert rules': the rules file allows exactly these.
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class ApiError(WeatherlakeError):
@@ -33,7 +35,7 @@ class ApiError(WeatherlakeError):
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int", "choice", "cities", "date"
+    kind: str  # "int", "choice", "cities", "date", "name"
     description: str
     default: object = None
     minimum: int | None = None
@@ -59,6 +61,10 @@ class Param:
                 except ValueError:
                     pass
             raise _invalid(self, raw, "a date like 2026-11-23")
+        if self.kind == "name":
+            if not NAME.fullmatch(raw):
+                raise _invalid(self, raw, "a name of lowercase letters, digits, - and _")
+            return raw
         if self.kind == "cities":
             if not CITY_LIST.fullmatch(raw):
                 raise _invalid(self, raw, "comma-separated city ids like london-gb,tokyo-jp")
@@ -77,6 +83,8 @@ class Param:
             schema = {"type": "string", "enum": list(self.choices)}
         elif self.kind == "date":
             schema = {"type": "string", "format": "date"}
+        elif self.kind == "name":
+            schema = {"type": "string", "pattern": f"^{NAME.pattern}$"}
         else:
             more = (self.maximum or MAX_CITIES) - 1
             schema = {"type": "string", "pattern": f"^{CITY_ID}(?:,{CITY_ID}){{0,{more}}}$"}

@@ -1,8 +1,9 @@
 """The serving layer's in-memory copy of the lake: batch views, speed snapshot, sink state.
 
 A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot, the
-sink's per-partition state (through :mod:`weatherlake.lake.layout`) and the list of
-anomalies a demo injected (:mod:`weatherlake.lake.injected`), keeps them in
+sink's per-partition state (through :mod:`weatherlake.lake.layout`), the list of
+anomalies a demo injected (:mod:`weatherlake.lake.injected`) and the alerts
+(``alerts/current.json``), keeps them in
 memory, and looks again at most every ``WEB_RELOAD_SECONDS``: a view's rows are read only
 when its pointer names a new run, the snapshot is parsed only when its bytes changed.
 Requests never list or read the lake for views. Raw records are the exception: the
@@ -35,6 +36,7 @@ from datetime import timedelta
 import msgspec
 import orjson
 
+from weatherlake.alerts import STATE_PATH as ALERTS_PATH
 from weatherlake.lake import Lake, injected, join, layout
 from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer
 from weatherlake.timefmt import parse_utc, seconds_text
@@ -189,6 +191,8 @@ class Loaded:
     lake_error: str | None = None
     #: (city_id, hour, metric) of the anomalies a demo injected (weatherlake.lake.injected)
     injected: frozenset = frozenset()
+    #: The alert service's alerts/current.json (weatherlake.alerts.service); None before its first write
+    alerts: dict | None = None
     cache_bytes: int = CACHE_BYTES
     cache: BoundedCache = field(init=False, repr=False)
 
@@ -265,6 +269,7 @@ class ViewStore:
         self._loaded: Loaded | None = None
         self._checked = 0.0
         self._snapshot_bytes: bytes | None = None
+        self._alerts_bytes: bytes | None = None
         self._snapshots = SnapshotDecoder()  # unchanged cities keep their parsed entry
         self._refresh_lock = threading.Lock()
         self._refreshing = False
@@ -359,12 +364,18 @@ class ViewStore:
         injected_keys = injected.keys(lake.read_atomic(injected.PATH))
         if old is not None and injected_keys != old.injected:
             changed = True
+        alerts_data = lake.read_atomic(ALERTS_PATH)
+        alerts = old.alerts if old else None
+        if alerts_data != self._alerts_bytes:
+            alerts = orjson.loads(alerts_data) if alerts_data else None
+            self._alerts_bytes = alerts_data
+            changed = True
         if not changed:
             old.lake_error, old.checked_at = None, time.time()
             return old
         version = (old.version + 1) if old else 1
         loaded = Loaded(version, views, snapshot, seen_at, sink_offsets, time.time(), lake.url,
-                        injected=injected_keys, cache_bytes=self.cache_bytes)
+                        injected=injected_keys, alerts=alerts, cache_bytes=self.cache_bytes)
         if old is not None and injected_keys == old.injected:
             loaded.inherit(old)
         return loaded

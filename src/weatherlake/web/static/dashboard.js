@@ -238,6 +238,83 @@
     }
   }
 
+  // --- alerts -------------------------------------------------------------------------------
+
+  function alertCounts(counts) {
+    const link = document.getElementById("alert-counts");
+    const firing = Object.values((counts || {}).firing || {}).reduce((a, b) => a + b, 0);
+    const acknowledged = Object.values((counts || {}).acknowledged || {}).reduce((a, b) => a + b, 0);
+    const critical = ((counts || {}).firing || {}).critical || 0;
+    link.hidden = !counts;
+    link.textContent = firing + " firing · " + acknowledged + " acknowledged";
+    link.className = "alert-counts " + (critical ? "critical" : firing ? "warning" : "ok");
+  }
+
+  async function changeAlert(id, action, button) {
+    const p = panel("panel-alerts");
+    const token = document.getElementById("alert-token").value.trim();
+    const by = document.getElementById("alert-by").value.trim() || "dashboard";
+    if (!token) {
+      p.state.className = "state error";
+      p.state.textContent = "Enter the API token (WEATHERLAKE_API_TOKEN) to " + action + " alerts.";
+      document.getElementById("alert-token").focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/alerts/" + encodeURIComponent(id) + "/" + action, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", Authorization: "Bearer " + token },
+        body: JSON.stringify({ by }),
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body && body.error ? body.error.message : response.statusText);
+      p.state.className = "state muted";
+      p.state.textContent = "Alert " + body.data.state + " by " + by + "; the list shows it within seconds.";
+      const row = button.closest("tr");
+      row.dataset.state = body.data.state;
+      row.querySelector(".alert-state").textContent = body.data.state;
+      row.querySelector(".alert-actions").replaceChildren();
+    } catch (error) {
+      button.disabled = false;
+      showError(p, error);
+    }
+  }
+
+  function alertActions(a, writable) {
+    const cellNode = el("td", { class: "alert-actions" });
+    if (!writable || a.state === "resolved") return cellNode;
+    if (a.state === "firing") {
+      const ack = el("button", { type: "button", class: "ack" }, "Acknowledge");
+      ack.addEventListener("click", () => changeAlert(a.id, "acknowledge", ack));
+      cellNode.append(ack);
+    }
+    const resolve = el("button", { type: "button", class: "resolve" }, "Resolve");
+    resolve.addEventListener("click", () => changeAlert(a.id, "resolve", resolve));
+    cellNode.append(resolve);
+    return cellNode;
+  }
+
+  async function loadAlerts() {
+    const p = panel("panel-alerts");
+    try {
+      const body = await getJSON("/api/alerts" + query({ city: state.city, limit: 50 }));
+      alertCounts(body.counts);
+      document.getElementById("alert-auth").hidden = !body.writable;
+      const rows = body.data.map((a) => el("tr", { class: "alert-" + a.severity, "data-state": a.state, "data-id": a.id },
+        cell(a.severity), el("td", { class: "alert-state" }, a.state), cell(a.city || a.city_id || "pipeline"),
+        cell(a.rule), cell(a.message), cell(when(a.opened_at)),
+        cell(a.resolved_at ? "resolved " + when(a.resolved_at) + " by " + a.resolved_by
+          : a.acknowledged_at ? "acknowledged by " + a.acknowledged_by : "–"),
+        alertActions(a, body.writable)));
+      document.querySelector("#alerts-table tbody").replaceChildren(...rows);
+      showMeta(p, body);
+      p.badge.textContent = "";
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
   // --- refreshing -----------------------------------------------------------------------------
 
   async function refreshAll() {
@@ -256,6 +333,7 @@
         loadChart("pressure-wind-chart", "chart-pressure-wind", "panel-pressure-wind"),
         loadStats(),
         loadAnomalies(),
+        loadAlerts(),
       ]);
       document.getElementById("last-refresh").textContent = "Updated " + new Date().toLocaleTimeString() +
         (state.paused ? " · paused" : " · next in " + state.refreshSeconds + " s");
@@ -303,6 +381,7 @@
     document.getElementById("refresh-button").addEventListener("click", refreshAll);
     // The controls act at once; nothing is ever submitted (and no inline handler: see the CSP).
     document.getElementById("controls").addEventListener("submit", (event) => event.preventDefault());
+    document.getElementById("alert-auth").addEventListener("submit", (event) => event.preventDefault());
     document.getElementById("city-select").addEventListener("change", (event) => {
       state.city = event.target.value;
       refreshAll();
