@@ -95,3 +95,15 @@ def test_broker_with_an_external_kafka_only_creates_the_topics(broker):
     settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "KAFKA_TOPIC": topic,
                                   "KAFKA_DLQ_TOPIC": f"{topic}.dlq", "ALERT_TOPIC": f"{topic}.alerts"})
     assert kafka.ensure_topics(settings) == []  # already there
+
+
+def test_alerts_check_lists_the_rules_and_a_bad_rules_file_is_one_line(tmp_path):
+    result = run("alerts", "--check")
+    assert result.exit_code == 0 and "heat-index-danger: threshold, critical" in result.output
+    bad = tmp_path / "rules.toml"
+    bad.write_text('[[rule]]\nname = "heat"\nkind = "threshold"\nseverity = "critical"\nmetric = "temperature"\n'
+                   'above = "hot"\n')
+    result = run("alerts", "--check", ALERT_RULES=str(bad))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: alert rules {bad}: rule 'heat': 'above' must be a number, got 'hot'"]

@@ -78,26 +78,32 @@ def command_of(pid: int) -> str:
         return ""
 
 
-def test_only_the_producer_is_given_the_weather_api_key(tmp_path, monkeypatch, capfd):
-    monkeypatch.setenv("OPENWEATHER_API_KEY", "owm-secret-4711")
-    # Every command loads a .env from its working directory: that must not bring the key back.
-    (tmp_path / ".env").write_text("OPENWEATHER_API_KEY=owm-secret-from-dotenv\n")
+def test_each_component_is_given_only_the_secrets_it_needs(tmp_path, monkeypatch, capfd):
+    secrets = {"OPENWEATHER_API_KEY": "owm-secret-4711", "ALERT_WEBHOOK_URL": "https://user:hook-secret@hooks.test/x",
+               "SMTP_URL": "smtp://user:mail-secret@127.0.0.1:25?from=a@b.c&to=d@e.f",
+               "WEATHERLAKE_API_TOKEN": "api-token-secret"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    # Every command loads a .env from its working directory: that must not bring them back.
+    (tmp_path / ".env").write_text("".join(f"{name}=from-dotenv\n" for name in secrets))
     monkeypatch.chdir(tmp_path)
-    show_key = ("from dotenv import load_dotenv; load_dotenv('.env', override=False); "
-                "from weatherlake.config import Settings; print('KEY=' + Settings.from_env().openweather_api_key.reveal())")
+    show = ("import os; from dotenv import load_dotenv; load_dotenv('.env', override=False); "
+            f"print('SECRETS=' + ','.join(n for n in {sorted(secrets)!r} if os.environ.get(n)))")
     supervisor = Supervisor()
-    names = ("producer", "sink", "speed", "web", "scheduler", "broker", "spark-mst", "spark-wkr")
+    names = ("producer", "sink", "speed", "alerts", "web", "scheduler", "broker", "spark-mst", "spark-wkr")
     for name in names:
-        supervisor.start_command(name, [sys.executable, "-c", show_key]).wait(30)
+        supervisor.start_command(name, [sys.executable, "-c", show]).wait(30)
     seen: dict[str, str] = {}
     output = ""
     deadline = time.monotonic() + 30
     while len(seen) < len(names) and time.monotonic() < deadline:  # the relay threads print as they read
         output += capfd.readouterr().err
-        seen = {line.split("|")[0].strip(): line.split("KEY=", 1)[1] for line in output.splitlines() if "KEY=" in line}
+        seen = {line.split("|")[0].strip(): line.split("SECRETS=", 1)[1] for line in output.splitlines()
+                if "SECRETS=" in line}
         time.sleep(0.05)
     supervisor.stop_all(timeout=5)
-    assert seen == {"producer": "owm-secret-4711", **{name: "" for name in names if name != "producer"}}
+    assert seen == {"producer": "OPENWEATHER_API_KEY", "alerts": "ALERT_WEBHOOK_URL,SMTP_URL",
+                    "web": "WEATHERLAKE_API_TOKEN", **{name: "" for name in names if name not in ("producer", "alerts", "web")}}
 
 
 DRIVER = """
@@ -160,6 +166,12 @@ def test_up_demo_serves_every_view_for_every_city_then_stops_everything(tmp_path
             wait_for(lambda p=path: cities_in(base, p) >= expected, 600, f"{path} for every city",
                      interval=2.0)
         assert requests.get(base + "/", timeout=5).status_code == 200
+        # The demo's injected anomalies are found and marked as such; the alert service runs.
+        marked = [r for r in requests.get(base + "/api/anomalies?limit=1000", timeout=10).json()["data"]
+                  if r.get("injected")]
+        assert marked and {r["metric"] for r in marked} == {"temperature"}
+        wait_for(lambda: requests.get(base + "/api/alerts", timeout=5).json()["state"] != "not_published", 60,
+                 "the alert service's first write")
         holding_the_key = [command_of(pid) for pid in processes_with(marker)
                            if pid != up.pid and environment_of(pid).get("OPENWEATHER_API_KEY")]
         assert len(holding_the_key) == 1 and " produce " in holding_the_key[0], holding_the_key

@@ -190,3 +190,50 @@ def test_a_heat_wave_is_alerted_once_per_city_acknowledged_resolved_and_survives
     archived = [orjson.loads(line) for date in lake.list(EVENTS_DIR) for name in lake.list(f"{EVENTS_DIR}/{date}")
                 for line in lake.read(f"{EVENTS_DIR}/{date}/{name}").splitlines()]
     assert {e["event_id"] for e in archived} >= {e["event_id"] for e in events if e["type"] != "notified"}
+
+
+def test_alerts_survive_a_restart_of_the_embedded_broker_that_forgets_every_topic(make_settings, tmp_path):
+    """The embedded broker keeps nothing across its restart: the alerts come back from the
+    lake, nothing is notified twice, and the open alert still resolves when the heat passes."""
+    from tests.conftest import free_port as broker_port
+    from weatherlake.ingest.broker import EmbeddedBroker
+
+    receiver = Receiver()
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    port = broker_port()
+    settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", cities=("london-gb",),
+                             alert_rules=str(rules), alert_tick_seconds=0.2, alert_webhook_url=Secret(receiver.url))
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = timedelta(hours=1)
+    broker = EmbeddedBroker(port).start()
+    try:
+        with open_lake(settings) as lake:
+            kafka.ensure_topics(settings)
+            producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+            publish(producer, settings, synthetic(["london-gb"], now - 4 * hour, now - hour, [now - 3 * hour, now - 2 * hour]))
+            producer.close()
+            running = Running(settings, lake)
+            try:
+                wait_for(lambda: alerts_by(lake, "heat", "firing"), "the heat alert", timeout=60)
+                wait_for(lambda: len(receiver.delivered()) == 1, "its notification")
+            finally:
+                running.close()
+            broker.stop()
+            broker = EmbeddedBroker(port).start()  # empty: no topic, no offsets
+            kafka.ensure_topics(settings)
+            running = Running(settings, lake)
+            try:
+                [alert] = alerts_by(lake, "heat", "firing")
+                producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+                publish(producer, settings, synthetic(["london-gb"], now - hour, now))
+                producer.close()
+                wait_for(lambda: alerts_by(lake, "heat", "resolved"), "the heat alert resolved")
+                assert alerts_by(lake, "heat", "resolved")[0]["id"] == alert["id"]
+                wait_for(lambda: len(receiver.delivered()) == 2, "the resolution notified")
+            finally:
+                running.close()
+    finally:
+        broker.stop()
+        receiver.stop()
+    assert [hit.body["event"] for hit in receiver.delivered()] == ["opened", "resolved"]

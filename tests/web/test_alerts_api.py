@@ -163,3 +163,17 @@ def test_metrics_count_alerts_by_state_and_severity(client, lake):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'weatherlake_alerts{severity="critical",state="firing"} 1.0' in text
     assert 'weatherlake_alerts{severity="warning",state="acknowledged"} 1.0' in text
+
+
+def test_the_temperature_chart_marks_where_a_citys_alerts_opened(client, lake, published):
+    alerts = AlertBook()
+    alerts.apply(book.opened(Transition("open", HEAT, "tokyo-jp", datetime(2026, 11, 21, 2, 20, tzinfo=UTC), 36.0,
+                                        "Tokyo: temperature 36 °C", "Tokyo")))
+    lake.write_atomic(STATE_PATH, orjson.dumps({"format": 1, "counts": alerts.counts(),
+                                                "alerts": list(alerts.alerts.values())}))
+    body = get(client, "/api/temperature-chart?cities=tokyo-jp&hours=48")
+    [marks] = [t for t in body["data"] if t["name"] == "alerts"]
+    assert marks["x"] == ["2026-11-21 02:20:00"] and "Tokyo: temperature 36" in marks["text"][0]
+    tokyo = next(t for t in body["data"] if t["name"] == "Tokyo")
+    assert marks["y"] == [tokyo["y"][tokyo["x"].index("2026-11-21 02:00:00")]]  # on the city's line
+    assert not [t for t in get(client, "/api/temperature-chart?cities=london-gb")["data"] if t["name"] == "alerts"]

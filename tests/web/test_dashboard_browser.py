@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from werkzeug.serving import make_server
 
@@ -172,3 +173,58 @@ def test_the_empty_dashboard_says_what_to_do(settings, browser):
     finally:
         httpd.shutdown()
 
+
+
+@pytest.mark.broker
+def test_alerts_are_listed_counted_and_acknowledged_from_the_dashboard(broker, make_settings, lake, browser):
+    from kafka import KafkaConsumer
+
+    from tests.web.test_alerts_api import TOKEN, write_alerts
+    from weatherlake.config import Secret
+    from weatherlake.ingest import kafka
+
+    write_alerts(lake)  # London's heat firing (critical), Tokyo's wind acknowledged, Dubai's silence resolved
+    servers = []
+
+    def serve(settings) -> str:
+        httpd = make_server("127.0.0.1", 0, create_app(settings, {"RELOAD_SECONDS": 0.2}), threaded=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_port}/?refresh=0"
+
+    readonly = make_settings(broker, cities=("london-gb", "tokyo-jp", "dubai-ae"))
+    writable = make_settings(broker, cities=("london-gb", "tokyo-jp", "dubai-ae"), api_token=Secret(TOKEN))
+    kafka.ensure_topics(writable)
+    try:
+        page = browser.new_page()
+        page.goto(serve(readonly))
+        wait_until(page, "Number(document.body.dataset.refreshCount) >= 1")
+        assert page.locator("#alert-counts").inner_text() == "1 firing · 1 acknowledged"
+        assert "critical" in page.locator("#alert-counts").get_attribute("class")
+        states = page.eval_on_selector_all("#alerts-table tbody tr", "rows => rows.map(r => r.dataset.state)")
+        assert states == ["firing", "acknowledged", "resolved"]  # open first, by severity
+        assert page.locator("#alerts-table button").count() == 0 and page.locator("#alert-auth").is_hidden()
+
+        page = browser.new_page()
+        page.goto(serve(writable))
+        wait_until(page, "Number(document.body.dataset.refreshCount) >= 1")
+        first = page.locator("#alerts-table tbody tr").first
+        assert first.locator("button").all_inner_texts() == ["Acknowledge", "Resolve"]
+        first.locator("button.ack").click()  # without the token: asked for, nothing sent
+        assert "API token" in page.locator("#panel-alerts .state").inner_text()
+        page.fill("#alert-token", TOKEN)
+        page.fill("#alert-by", "ana")
+        first.locator("button.ack").click()
+        wait_until(page, "() => document.querySelector('#alerts-table tbody tr').dataset.state === 'acknowledged'")
+        assert "acknowledged by ana" in page.locator("#panel-alerts .state").inner_text()
+        assert page.evaluate("window.__cspViolations") == []
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+    consumer = KafkaConsumer(writable.alert_topic, bootstrap_servers=writable.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    try:
+        [event] = [orjson.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+    assert (event["type"], event["alert_id"], event["by"]) == ("acknowledged", "heat.london-gb.20261125T070000Z", "ana")

@@ -28,6 +28,7 @@ episode again opens nothing twice; notifications not yet delivered are sent agai
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -85,6 +86,7 @@ class AlertService:
         self.sequence = 0
         self.counters = {"observations": 0, "invalid": 0, "events": 0, "opened": 0, "resolved": 0}
         self._pending: list[dict] = []  # applied, not yet archived
+        self._deliveries: queue.SimpleQueue[dict] = queue.SimpleQueue()  # from the notifier's threads
         self._dirty = True
         self._producer = None
         self._facts: dict = {}
@@ -121,17 +123,36 @@ class AlertService:
                     else:
                         for message in messages:
                             self._observe(message.value)
+                self._apply_deliveries()
                 if time.monotonic() >= next_tick:
                     self.tick(consumer)
                     next_tick = time.monotonic() + settings.alert_tick_seconds
+            self._close_notifier()
             self._write_state()
         finally:
+            self._close_notifier()
             consumer.close()
-            if self.notifier is not None:
-                left = self.notifier.close()
-                if left:
-                    log.warning("%d notifications not delivered yet; they are sent again at the next start", len(left))
             self._producer.close()
+
+    def _close_notifier(self) -> None:
+        """Stop delivering; what was delivered is recorded, the rest is sent at the next start."""
+        if self.notifier is None:
+            return
+        left = self.notifier.close()
+        self.notifier = None
+        self._apply_deliveries()
+        if left:
+            log.warning("%d notifications not delivered yet; they are sent again at the next start", len(left))
+
+    def _apply_deliveries(self) -> None:
+        """The notifier's records, applied at once: the topic has them too, but a stop
+        before they came back must not forget a delivery (and send it again)."""
+        while True:
+            try:
+                event = self._deliveries.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(event)
 
     def tick(self, consumer) -> None:
         """Evaluate the time-driven rules, then write what changed to the lake."""
@@ -244,8 +265,9 @@ class AlertService:
         metadata = future.get(timeout=self.settings.kafka_connect_timeout_seconds)
         self._apply(event, metadata.offset)
 
-    def _apply(self, event: dict, offset: int, replaying: bool = False) -> None:
-        self.offset = max(self.offset, offset + 1)
+    def _apply(self, event: dict, offset: int | None = None, replaying: bool = False) -> None:
+        if offset is not None:
+            self.offset = max(self.offset, offset + 1)
         alert = self.book.apply(event)
         if alert is None:
             return
@@ -264,10 +286,11 @@ class AlertService:
     def record_delivery(self, delivery) -> None:
         """The notifier's callback (its threads): the attempt goes to the alert topic."""
         event = events.notified(delivery)
+        self._deliveries.put(event)
         try:
             self._producer.send(self.settings.alert_topic, key=event["alert_id"].encode(), value=orjson.dumps(event))
         except kafka.KafkaError as error:
-            log.warning("cannot record a delivery of %s (%s)", delivery.event_id, error)
+            log.warning("cannot record a delivery of %s on the topic (%s)", delivery.event_id, error)
 
     # --- facts ------------------------------------------------------------------------
 
