@@ -154,3 +154,18 @@ def test_open_alerts_come_first_by_severity():
     order = [a["id"] for a in book.newest_first(list(alerts.alerts.values()))]
     assert order == ["heat.dubai-ae.20261124T000000Z", "wind.tokyo-jp.20261125T070000Z",
                      "heat.london-gb.20261125T070000Z"]
+
+
+def test_pruning_forgets_old_resolved_alerts_and_their_deliveries():
+    alerts = AlertBook()
+    old = alerts.apply(opened())
+    alerts.apply(book.notified(Delivery(old["history"][0]["event_id"], "webhook", 1, True, None, "2026-11-25T07:00:01Z")))
+    alerts.apply(book.by_hand("resolved", old["id"], "ana", None, "2026-11-25T08:00:00Z"))
+    recent = alerts.apply(opened(subject="tokyo-jp"))
+    alerts.apply(book.notified(Delivery(recent["history"][0]["event_id"], "webhook", 1, False, "HTTP 400",
+                                        "2026-11-25T07:00:01Z", permanent=True)))
+    assert alerts.prune("2026-11-25T07:59:59Z") == 0
+    assert alerts.prune("2026-11-26T00:00:00Z") == 1
+    assert list(alerts.alerts) == [recent["id"]]
+    assert alerts.deliveries == {recent["history"][0]["event_id"]: {"webhook": "failed"}}
+    assert alerts.undelivered(["webhook"], "2026-11-25T00:00:00Z") == []  # given up for good: not sent again

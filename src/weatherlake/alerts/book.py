@@ -206,6 +206,9 @@ class AlertBook:
         old = [i for i, a in self.alerts.items() if a["state"] == "resolved" and a["resolved_at"] < resolved_before]
         for identity in old:
             del self.alerts[identity]
+        if old:
+            self.deliveries = {notification: done for notification, done in self.deliveries.items()
+                               if notification.split(":", 1)[0] in self.alerts}
         return len(old)
 
     def counts(self) -> dict[str, dict[str, int]]:

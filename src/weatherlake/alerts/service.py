@@ -58,6 +58,8 @@ FORMAT = 1
 KEEP_RESOLVED = timedelta(days=7)
 #: How often the Kafka- and lake-derived facts are refreshed (each costs a few requests).
 FACTS_EVERY_SECONDS = 5.0
+#: Between two writes of alerts/current.json outside the tick (a burst of events is one write).
+WRITE_AT_MOST_EVERY_SECONDS = 0.2
 #: The window of the dead-letter rate.
 DEAD_LETTER_WINDOW_SECONDS = 300.0
 #: Lifecycle events whose notifications are sent again after a restart, if undelivered.
@@ -88,6 +90,7 @@ class AlertService:
         self._pending: list[dict] = []  # applied, not yet archived
         self._deliveries: queue.SimpleQueue[dict] = queue.SimpleQueue()  # from the notifier's threads
         self._dirty = True
+        self._written_at = 0.0
         self._producer = None
         self._facts: dict = {}
         self._facts_at = 0.0
@@ -127,6 +130,8 @@ class AlertService:
                 if time.monotonic() >= next_tick:
                     self.tick(consumer)
                     next_tick = time.monotonic() + settings.alert_tick_seconds
+                elif self._dirty and time.monotonic() - self._written_at >= WRITE_AT_MOST_EVERY_SECONDS:
+                    self._write_state()  # a change shows in the lake (and the API) without waiting for the tick
             self._close_notifier()
             self._write_state()
         finally:
@@ -185,8 +190,10 @@ class AlertService:
             offset = begin
         consumer.seek(self._alerts_tp, offset)
         self.offset = offset
-        while self.offset < end:
+        quiet_since = time.monotonic()
+        while self.offset < end and time.monotonic() - quiet_since < 30:  # 30 s without a message: what is there is read
             for messages in consumer.poll(timeout_ms=1000).values():
+                quiet_since = time.monotonic()
                 for message in messages:
                     self._apply(orjson.loads(message.value), message.offset, replaying=True)
         self._restore_evaluator()
@@ -259,10 +266,17 @@ class AlertService:
                     self._emit(events.resolved_by_rule(alert, transition))
 
     def _emit(self, event: dict) -> None:
-        """Send an event to the alert topic; apply it once Kafka has it."""
-        future = self._producer.send(self.settings.alert_topic, key=event["alert_id"].encode(),
-                                     value=orjson.dumps(event))
-        metadata = future.get(timeout=self.settings.kafka_connect_timeout_seconds)
+        """Send an event to the alert topic; apply it once Kafka has it. While Kafka does not
+        take it, evaluation waits (retrying, saying so) rather than decide what no log keeps;
+        after KAFKA_CONNECT_TIMEOUT_SECONDS the service stops with a BrokerError. A retry
+        that lands twice is one event: the book ignores an event id seen before."""
+        def send():
+            future = self._producer.send(self.settings.alert_topic, key=event["alert_id"].encode(),
+                                         value=orjson.dumps(event))
+            return future.get(timeout=30)
+
+        metadata = kafka.with_retries(f"sending alert event {event['event_id']}", send,
+                                      give_up_after=self.settings.kafka_connect_timeout_seconds)
         self._apply(event, metadata.offset)
 
     def _apply(self, event: dict, offset: int | None = None, replaying: bool = False) -> None:
@@ -376,6 +390,7 @@ class AlertService:
         self.sequence = sequence
         self._pending = []
         self._dirty = False
+        self._written_at = time.monotonic()
 
     def state(self) -> dict:
         """The document in alerts/current.json (and what /api/alerts serves)."""

@@ -96,7 +96,13 @@ def diurnal_cycle(observations: DataFrame, seasonal: DataFrame, metrics: tuple[s
         F.pmod("hour_index", 24).cast("int").alias("hour_of_day"),
         *[F.when(previous["hour_index"] == F.col("hour_index") - 1, F.col(m) - previous[m]).alias(m) for m in metrics],
     )
-    steps = changes.groupBy("city_id", "hour_of_day").agg(*[F.median(m).alias(f"{m}__step") for m in metrics])
+    # Sorted arrays, as for the medians above: with Spark's exact median aggregate the
+    # steps of a tenth of the benchmark's year took 9.0 s instead of 3.4 s (2026-12-02).
+    steps = (
+        changes.groupBy("city_id", "hour_of_day")
+        .agg(*[F.sort_array(F.collect_list(m)).alias(m) for m in metrics])
+        .select("city_id", "hour_of_day", *[median_of_sorted(F.col(m)).alias(f"{m}__step") for m in metrics])
+    )
     day = Window.partitionBy("city_id")
     clock = day.orderBy("hour_of_day").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     with_steps = seasonal.join(steps, ["city_id", "hour_of_day"], "left")
