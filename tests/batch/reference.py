@@ -8,6 +8,7 @@ compared with an absolute tolerance of 1e-4). Rows are dicts keyed by field name
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -132,13 +133,18 @@ def diurnal_profile(obs: list[dict]) -> list[dict]:
 
 
 def diurnal_cycles(obs: list[dict], medians: dict[tuple, dict]) -> dict[tuple, dict]:
-    """(city_id, hour of day) -> metric -> the typical day built from hour-to-hour changes:
-    the median change into each hour of day, summed from 00:00, the day's net gain spread
+    """(city_id, hour of day) -> metric -> the typical day built from hour-to-hour changes
+    over the city's newest 56 days: the median change into each hour of day, summed from 00:00, the day's net gain spread
     evenly, its mean set to the mean of the hour-of-day medians; the medians themselves
     for a city without a change into every hour of day."""
+    newest: dict[str, int] = {}
+    for o in obs:
+        newest[o["city_id"]] = max(newest.get(o["city_id"], 0), int(o["ts"].timestamp()) // 3600)
     hourly: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for o in obs:
-        hourly[o["city_id"]][int(o["ts"].timestamp()) // 3600].append(o)
+        hour = int(o["ts"].timestamp()) // 3600
+        if hour > newest[o["city_id"]] - 56 * 24:  # the city's newest 56 days (diurnal_profile.CYCLE_DAYS)
+            hourly[o["city_id"]][hour].append(o)
     cycles = {}
     for city_id, hours in hourly.items():
         means = {h: {m: statistics.fmean(o[m] for o in group) for m in METRICS} for h, group in hours.items()}
@@ -156,8 +162,9 @@ def diurnal_cycles(obs: list[dict], medians: dict[tuple, dict]) -> dict[tuple, d
                 shape = [sum(steps[1 : hour + 1]) - sum(steps) * hour / 24 for hour in range(24)]
                 level = statistics.fmean(typical[m] for typical in day) - statistics.fmean(shape)
                 cycle = [value + level for value in shape]
-            for hour in range(24):
-                cycles.setdefault((city_id, hour), {})[m] = cycle[hour]
+            for hour in range(24):  # on the records' 0.01 grid, halves up
+                value = cycle[hour]
+                cycles.setdefault((city_id, hour), {})[m] = None if value is None else math.floor(value * 100 + 0.5) / 100
     return cycles
 
 

@@ -113,3 +113,7 @@ def test_diurnal_profile_against_plain_python(spark, small):
     rows = list(weather.observations(weather.cities(2), datetime(2026, 2, 20, tzinfo=UTC), 24 * 9, seed=7))
     actual = diurnal_profile.transform(spark.createDataFrame(weather.spark_rows(rows), weather.OBSERVATION_SCHEMA))
     assertDataFrameEqual(actual, frame_like(spark, actual, reference.diurnal_profile(rows)), atol=1e-4)
+    # Longer than CYCLE_DAYS: the cycle comes from each city's newest 56 days only.
+    rows = list(weather.observations(weather.cities(1), datetime(2026, 1, 1, tzinfo=UTC), 24 * 70, seed=8))
+    actual = diurnal_profile.transform(spark.createDataFrame(weather.spark_rows(rows), weather.OBSERVATION_SCHEMA))
+    assertDataFrameEqual(actual, frame_like(spark, actual, reference.diurnal_profile(rows)), atol=1e-4)

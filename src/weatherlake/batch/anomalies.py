@@ -192,8 +192,10 @@ def _with_local_scales(context: DataFrame, params: AnomalyParams) -> DataFrame:
     scales = []
     for m in params.metrics:
         mean_dev = F.col(f"{m}__mean_dev")
+        # Rounded to 0.001 before the median: Spark's exact median keeps a count per
+        # distinct value, and unrounded differences of doubles are nearly all distinct.
         typical_gap = F.median(
-            (F.abs(mean_dev - F.col(f"{m}__before1")) + F.abs(mean_dev - F.col(f"{m}__after1"))) / 2
+            round_half_up((F.abs(mean_dev - F.col(f"{m}__before1")) + F.abs(mean_dev - F.col(f"{m}__after1"))) / 2, 3)
         ).over(city)
         scales.append(
             F.greatest(F.coalesce(F.lit(MAD_TO_SIGMA) * typical_gap, F.lit(0.0)), F.lit(params.min_scale[m])).alias(
