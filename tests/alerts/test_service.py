@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -34,8 +35,9 @@ name = "heat"
 kind = "threshold"
 severity = "critical"
 metric = "temperature"
-above = 35.0
-clear = 33.0
+cities = ["london-gb", "tokyo-jp"]
+above = {above}
+clear = {clear}
 for = "20m"
 resolve_after = "10m"
 
@@ -43,9 +45,22 @@ resolve_after = "10m"
 name = "silent"
 kind = "silent"
 severity = "warning"
-after = "90m"
+after = "150m"
 resolve_after = "1s"
 """
+
+
+def heat_threshold(cities: list[str], start: datetime, end: datetime) -> float:
+    """10 °C above the warmest calm reading of ``cities`` in [start, end): the synthetic
+    weather follows the season and the hour of day, so a fixed threshold would make the
+    heat wave below depend on when the test runs."""
+    return round(max(r["temperature"] for r in synthetic(cities, start, end)) + 10.0, 1)
+
+
+def write_rules(path, above: float) -> Path:
+    path = Path(path)
+    path.write_text(RULES.format(above=above, clear=above - 3.0))
+    return path
 
 
 def synthetic(cities: list[str], start: datetime, end: datetime, heat_hours: list[datetime] = ()) -> list[dict]:
@@ -79,10 +94,8 @@ def world(broker, make_settings, tmp_path):
     inbox = Inbox()
     mail = Controller(inbox, hostname="127.0.0.1", port=free_port())
     mail.start()
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
     settings = make_settings(
-        broker, cities=("london-gb", "tokyo-jp", "dubai-ae"), alert_rules=str(rules), alert_tick_seconds=0.2,
+        broker, cities=("london-gb", "tokyo-jp", "dubai-ae"), alert_rules=str(tmp_path / "rules.toml"), alert_tick_seconds=0.2,
         alert_webhook_url=Secret(receiver.url),
         smtp_url=Secret(f"smtp://127.0.0.1:{mail.port}?from=alerts@example.org&to=ops@example.org"),
         api_token=Secret(TOKEN),
@@ -124,10 +137,14 @@ def test_a_heat_wave_is_alerted_once_per_city_acknowledged_resolved_and_survives
     settings, lake, producer, receiver, inbox = world
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     hour = timedelta(hours=1)
-    # Dubai reported until two hours ago: silent since. London and Tokyo: a heat wave
-    # injected into the synthetic source, 25 °C above normal for three hours.
-    publish(producer, settings, synthetic(["dubai-ae"], now - 3 * hour, now - 2 * hour))
+    # ``now`` is the start of this hour. Dubai reported until four hours before it: silent
+    # since (over 150 minutes, whatever the minute now). London and Tokyo until an hour
+    # before it (at most 130 minutes ago): a heat wave injected into the synthetic source,
+    # 25 °C above normal for three hours.
+    publish(producer, settings, synthetic(["dubai-ae"], now - 5 * hour, now - 4 * hour))
     wave = [now - 4 * hour, now - 3 * hour, now - 2 * hour]
+    above = heat_threshold(["london-gb", "tokyo-jp"], now - 5 * hour, now)
+    write_rules(settings.alert_rules, above)
     publish(producer, settings, synthetic(["london-gb", "tokyo-jp"], now - 5 * hour, now - hour, wave))
     sent = time.monotonic()
     running = Running(settings, lake)
@@ -138,7 +155,7 @@ def test_a_heat_wave_is_alerted_once_per_city_acknowledged_resolved_and_survives
         firing = {a["city_id"]: a for a in alerts_by(lake, "heat", "firing")}
         assert sorted(firing) == ["london-gb", "tokyo-jp"]
         assert firing["london-gb"]["opened_at"] == (now - 4 * hour).strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert firing["london-gb"]["value"] > 35 and firing["london-gb"]["severity"] == "critical"
+        assert firing["london-gb"]["value"] > above and firing["london-gb"]["severity"] == "critical"
         assert [a["city_id"] for a in alerts_by(lake, "silent", "firing")] == ["dubai-ae"]
         wait_for(lambda: len(receiver.delivered()) >= 3 and len(inbox.messages) >= 3, "3 webhook and 3 mail notifications")
 
@@ -163,7 +180,7 @@ def test_a_heat_wave_is_alerted_once_per_city_acknowledged_resolved_and_survives
     try:
         time.sleep(2)  # several ticks over the re-read observations
         assert {a["id"]: a["state"] for a in state(lake)["alerts"]} == before
-        # The heat passes: ordinary weather for the last hour; 10 minutes below 33 °C resolve it.
+        # The heat passes: ordinary weather for the last hour; 10 minutes below the clear level resolve it.
         publish(producer, settings, synthetic(["london-gb", "tokyo-jp"], now - hour, now))
         wait_for(lambda: len(alerts_by(lake, "heat", "resolved")) == 2, "both heat alerts resolved by the rule")
         assert {a["resolved_by"] for a in alerts_by(lake, "heat", "resolved")} == {"weatherlake"}
@@ -199,13 +216,12 @@ def test_alerts_survive_a_restart_of_the_embedded_broker_that_forgets_every_topi
     from weatherlake.ingest.broker import EmbeddedBroker
 
     receiver = Receiver()
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = timedelta(hours=1)
+    rules = write_rules(tmp_path / "rules.toml", heat_threshold(["london-gb"], now - 4 * hour, now))
     port = broker_port()
     settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", cities=("london-gb",),
                              alert_rules=str(rules), alert_tick_seconds=0.2, alert_webhook_url=Secret(receiver.url))
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    hour = timedelta(hours=1)
     broker = EmbeddedBroker(port).start()
     try:
         with open_lake(settings) as lake:
