@@ -114,3 +114,46 @@ def test_the_injected_spike_is_an_anomaly_with_its_baseline(lake):
     assert hit["score"] >= 4 and hit["severity"] in ("moderate", "severe", "extreme")
     assert abs(hit["value"] - hit["baseline"] - 9.0) < 2.5  # the 9 degrees, give or take the weather
     assert len(rows) <= 3  # 3 cities x 4 days of ordinary weather besides it
+
+
+def test_duckdb_reads_the_raw_data_and_the_views_in_one_line_each_and_agrees_with_the_api(lake):
+    """The queries of docs/elt.md, run by DuckDB on the lake the run above read and wrote."""
+    import duckdb
+
+    from weatherlake.web import create_app
+
+    root = lake["root"]
+    db = duckdb.connect()
+
+    def one(sql: str):
+        return db.execute(sql).fetchone()[0]
+
+    # Raw data: every committed line, a `date` column from the directory names. The
+    # hand-copied file's two broken lines are rows of NULLs; its impossible record is read.
+    raw = (f"read_json_auto('{root}/raw/date=*/*.jsonl', format = 'newline_delimited', hive_partitioning = true, "
+           "ignore_errors = true)")
+    assert one(f"SELECT count(*) FROM {raw}") == len(lake["records"]) + 30 + 3
+    assert one(f"SELECT count(*) FROM {raw} WHERE city_id IS NULL") == 2
+    distinct = f"(SELECT DISTINCT ON (city_id, timestamp) * FROM {raw} WHERE humidity <= 100)"
+    assert one(f"SELECT count(*) FROM {distinct}") == len(lake["records"])
+    assert one(f"SELECT count(DISTINCT date) FROM {raw}") == 4
+    # A view: the run its _LATEST names.
+    view = (f"read_json_auto('{root}/analytics/city_stats/run=*/*.json', hive_partitioning = true) "
+            f"WHERE run = (SELECT run_id FROM read_json_auto('{root}/analytics/city_stats/_LATEST'))")
+    assert one(f"SELECT count(*) FROM {view}") == len(lakefiles.read_view(root, "city_stats"))
+    window = dict(db.execute(f"SELECT city_id, avg_temperature FROM {view} AND period IS NULL").fetchall())
+
+    settings = Settings.from_env({"LAKE_URL": root.parent.as_uri()})
+    app = create_app(settings, {"TESTING": True, "RELOAD_SECONDS": 0, "BACKGROUND_REFRESH": False})
+    answer = app.test_client().get("/api/city-statistics").get_json()["data"]
+    assert {row["city_id"]: row["avg_temperature"] for row in answer} == window
+    # The same averages from the raw data, deduplicated.
+    from_raw = dict(db.execute(f"SELECT city_id, round(avg(temperature), 4) FROM {distinct} GROUP BY city_id").fetchall())
+    assert from_raw == pytest.approx(window, abs=1e-4)
+
+
+def test_spark_sql_reads_the_raw_data_with_its_date_partitions(lake, spark):
+    raw = spark.read.json(f"file://{lake['root']}/raw")  # _tmp and _state are skipped: Spark ignores names with _
+    assert "date" in raw.columns
+    clean = raw.where("humidity <= 100").dropDuplicates(["city_id", "timestamp"])
+    assert clean.count() == len(lake["records"])
