@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for weatherlake: Java 17 (Spark), the virtualenv and its pinned
-# packages, and (with --test) what the test suite needs (Maven, Chromium, docker-compose).
+# packages, and (with --test) what the test suite needs (Maven, Chromium, Mosquitto, docker-compose).
 # Safe to run again: it only does what is missing. Used by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,11 @@ fi
 # cannot work here); chromium-driver is there for Selenium users.
 if $with_test_tools && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   apt_install chromium chromium-driver
+fi
+
+# The stations bridge's tests start Debian's Mosquitto, a real MQTT broker.
+if $with_test_tools && [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
+  apt_install mosquitto
 fi
 
 # Static checks of the Docker cluster (tests/deploy): Debian's docker-compose validates

@@ -1,4 +1,4 @@
-"""Observation schema v1: validation reasons, encoding, record building, derived metrics."""
+"""Observation schemas v1 and v2: validation reasons, encoding, record building, derived metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from weatherlake import records
 from weatherlake.cities import resolve
 from weatherlake.errors import InvalidRecord
 from weatherlake.records import validation
+from weatherlake.stations.readings import normalise
 
 LONDON = resolve(["london-gb"])[0]
 HOUR = datetime(2026, 11, 23, 14, tzinfo=UTC)
@@ -97,9 +98,10 @@ def test_a_built_record_has_every_schema_field_and_validates():
         (good_record(cloudiness=101), "cloudiness 101 out of range 0..100"),
         (good_record(rainfall=-1), "rainfall -1 out of range 0..500"),
         (good_record(rainfall=501.0), "rainfall 501.0 out of range 0..500"),
-        (good_record(schema_version=2), "schema_version must be 1, got 2"),
-        (good_record(schema_version="1"), "schema_version must be 1, got '1'"),
-        (good_record(schema_version=True), "schema_version must be 1, got True"),
+        (good_record(schema_version=3), "schema_version must be 1 or 2, got 3"),
+        (good_record(schema_version="1"), "schema_version must be 1 or 2, got '1'"),
+        (good_record(schema_version=True), "schema_version must be 1 or 2, got True"),
+        (good_record(schema_version=2), "missing field 'station_id'"),
         (good_record(city_id="London GB"), "city_id must be a lowercase slug like 'london-gb', got 'London GB'"),
         (good_record(city_id="-london"), "city_id must be a lowercase slug like 'london-gb', got '-london'"),
         (good_record(country="gb"), "country must be an ISO 3166 alpha-2 code like 'GB', got 'gb'"),
@@ -361,19 +363,25 @@ POOL = [
     60.0, 60.000001, 100.0, 100.1, 850, 1100.5, -90, 180.0, 361, 1e9, 10**30, True, False, math.nan, math.inf, [], {},
     "2026-11-23T14:00:00Z", "2024-02-29T00:00:00.5Z", "2025-02-29T00:00:00Z", "2026-11-23T14:00:00.Z",
     "2026-11-23T14:00:00.1234567Z", "2026-11-23T14:00:00", "2026-04-31T00:00:00Z", "2026-11-23T14:00:00z",
-    "2026-11-23T14:00:00Z\n",
+    "2026-11-23T14:00:00Z\n", {"name": "roof"}, {"name": ["roof"]}, {"": 1}, {"k": "x" * 300},
 ]  # fmt: skip
 
 
+def good_station_record() -> dict:
+    """A valid schema-v2 record (a station's reading)."""
+    reading = {"station_id": "ws-1", "latitude": 51.5, "longitude": -0.1, "timestamp": "2026-11-23T14:00:00Z",
+               "temperature": 7.0, "humidity": 80, "pressure": 1013.0, "wind_speed": 3.0, "metadata": {"name": "roof"}}
+    return normalise(orjson.dumps(reading), "mqtt", now=HOUR)
+
+
 def mutants(count: int):
-    """Good records with one or two fields set to a value from POOL, or a field taken away."""
+    """Good records (of both schema versions) with one or two fields set to a value from POOL, or a field taken away."""
     import random
 
     rng = random.Random(1)
-    fields = list(records.FIELDS)
-    for _ in range(count):
-        record = good_record()
-        for field in rng.sample(fields, rng.choice((1, 1, 1, 2))):
+    for i in range(count):
+        record = good_record() if i % 2 else good_station_record()  # schema v1 and v2 alike
+        for field in rng.sample(list(record), rng.choice((1, 1, 1, 2))):
             if rng.random() < 0.1:
                 del record[field]
             else:
@@ -443,7 +451,7 @@ def test_the_sinks_check_of_bytes_agrees_with_parse(parsed):
         good.replace(b'"temperature":12.3', b'"temperature":500')[:-1] + b',"temperature":5}',
     ]  # fmt: skip
     # The standard library's encoder writes what orjson refuses to (huge ints, NaN).
-    values = [json.dumps(record, ensure_ascii=False).encode() for record in mutants(3000)] + edits
+    values = [json.dumps(record, ensure_ascii=False).encode() for record in mutants(4000)] + edits
     fast_accepted = 0
     for value in values:
         try:

@@ -251,9 +251,10 @@ def _add_layer_commands() -> None:
     from weatherlake.alerts.commands import alerts
     from weatherlake.batch.commands import analytics, scheduler
     from weatherlake.speed.commands import speed
+    from weatherlake.stations.commands import bridge
     from weatherlake.web.commands import serve
 
-    for command in (analytics, scheduler, speed, serve, alerts):
+    for command in (analytics, scheduler, speed, serve, alerts, bridge):
         cli.add_command(command)
 
 

@@ -114,6 +114,12 @@ class Settings:
     alert_webhook_format: str = field(default="json", metadata={"env": "ALERT_WEBHOOK_FORMAT"})
     smtp_url: Secret = field(default=Secret(""), metadata={"env": "SMTP_URL"})
     alert_tick_seconds: float = field(default=1.0, metadata={"env": "ALERT_TICK_SECONDS"})
+    # Weather stations (`weatherlake bridge mqtt`, docs/stations.md). MQTT_URL may carry
+    # credentials (mqtt://user:password@host:1883); the `+` level of the topic filter is
+    # the station id.
+    mqtt_url: Secret = field(default=Secret("mqtt://127.0.0.1:1883"), metadata={"env": "MQTT_URL"})
+    mqtt_topic: str = field(default="weatherlake/stations/+/observations", metadata={"env": "MQTT_TOPIC"})
+    mqtt_client_id: str = field(default="weatherlake-bridge", metadata={"env": "MQTT_CLIENT_ID"})
     # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
     api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
@@ -195,6 +201,11 @@ class Settings:
             raise ConfigError("CITIES must name at least one city")
         if self.alert_webhook_format not in ("json", "slack"):
             raise ConfigError(f"ALERT_WEBHOOK_FORMAT must be json or slack, got {self.alert_webhook_format!r}")
+        mqtt = urlsplit(self.mqtt_url.reveal())
+        if mqtt.scheme not in ("mqtt", "mqtts") or not mqtt.hostname:
+            raise ConfigError("MQTT_URL must look like mqtt://[user:password@]host[:port] (or mqtts://)")
+        if not self.mqtt_topic or "#" in self.mqtt_topic[:-1]:
+            raise ConfigError(f"MQTT_TOPIC must be an MQTT topic filter ('#' only at its end), got {self.mqtt_topic!r}")
         if self.alert_tick_seconds <= 0:
             raise ConfigError(f"ALERT_TICK_SECONDS must be positive, got {self.alert_tick_seconds}")
         return _replace(self, **changes)

@@ -67,6 +67,8 @@ def test_only_date_directories_in_the_window_are_selected(date_from, date_to, ex
 def test_every_line_lands_in_exactly_one_bucket(spark, tmp_path):
     raw = tmp_path / "raw"
     good = record()
+    station = {k: v for k, v in record(city_id="station-ws-1", city="Roof", ts="2026-11-23T09:00:00Z").items()
+               if k != "country"} | {"schema_version": 2, "station_id": "ws-1", "sender": "mqtt", "metadata": {"a": 1}}
     replay_older = record(ingested="2026-11-23T10:00:01Z", temperature=1.0)  # the same hour, ingested earlier
     write_lines(
         raw / "date=2026-11-23" / "weather.observations+0+0000000000+0000000009.jsonl",
@@ -78,7 +80,8 @@ def test_every_line_lands_in_exactly_one_bucket(spark, tmp_path):
             "[1, 2, 3]",
             json.dumps(record(temperature="warm")),  # wrong type
             json.dumps({k: v for k, v in record().items() if k != "pressure"}),  # missing field
-            json.dumps(record(schema_version=2)),
+            json.dumps(record(schema_version=3)),
+            json.dumps(station),
             json.dumps(record(ts="yesterday")),
             json.dumps(record(ts="2026-11-23T12:00:00Z", humidity=140.0)),  # impossible
         ],
@@ -98,13 +101,15 @@ def test_every_line_lands_in_exactly_one_bucket(spark, tmp_path):
     stats = extract.input_stats(tagged, dates=len(dates))
 
     assert stats == extract.InputStats(
-        dates=1, records=12, accepted=2, malformed=7, impossible=2, duplicates=1, cutoff="2026-11-23T11:00:00Z"
+        dates=1, records=13, accepted=3, malformed=7, impossible=2, duplicates=1, cutoff="2026-11-23T11:00:00Z"
     )
     assert stats.rejected == 9
     expected = [
         # The later ingestion wins between the two copies of 10:00.
         ("oslo-no", "Oslo", datetime(2026, 11, 23, 10, tzinfo=UTC), 1.5, 80.0, 1010.0, 3.0, 0.0),
         ("oslo-no", "Oslo", datetime(2026, 11, 23, 11, tzinfo=UTC), 2.5, 80.0, 1010.0, 3.0, 0.0),
+        # A station's reading (schema v2) is an observation like any other.
+        ("station-ws-1", "Roof", datetime(2026, 11, 23, 9, tzinfo=UTC), 1.5, 80.0, 1010.0, 3.0, 0.0),
     ]
     actual = extract.observations(tagged).drop("hour_index")
     assertDataFrameEqual(actual, spark.createDataFrame(expected, actual.schema))

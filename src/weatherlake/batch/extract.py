@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from weatherlake.records.schema import RANGES, SCHEMA, SCHEMA_VERSION, Number, Version
+from weatherlake.records.schema import RANGES, SCHEMA, SCHEMAS, Number, Version
 from weatherlake.scoring import METRICS
 
 RAW_DIR = "raw"
@@ -56,7 +56,8 @@ def _spark_type(kind: object) -> T.DataType:
 
 
 #: Observation schema v1 as Spark reads it, plus the column PERMISSIVE mode fills with
-#: the text of a line it could not parse.
+#: the text of a line it could not parse. Schema v2 lines (stations) read the same: the
+#: views need none of the fields v2 adds, and a column missing from the schema is skipped.
 RAW_SCHEMA = T.StructType(
     [T.StructField(field.name, _spark_type(field.kind)) for field in SCHEMA] + [T.StructField(CORRUPT, _S)]
 )
@@ -166,7 +167,7 @@ def tag(raw: DataFrame, partitions: int | None = None) -> DataFrame:
 def _status() -> Column:
     """Malformed, impossible, or null for a plausible observation (before duplicates)."""
     present = [F.col(column).isNotNull() for column in ("city_id", "city", "ts", *METRICS)]
-    complete = reduce(operator.and_, present, F.col("schema_version").eqNullSafe(SCHEMA_VERSION))
+    complete = reduce(operator.and_, present, F.col("schema_version").isin(*SCHEMAS))
     plausible = reduce(operator.and_, [F.col(column).between(low, high) for column, (low, high) in PLAUSIBLE.items()])
     return (
         F.when(F.col("corrupt") | ~complete, F.lit(MALFORMED))

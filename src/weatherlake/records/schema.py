@@ -1,10 +1,18 @@
-"""The record's schema, declared once: every field with its kind, range and presence.
+"""The record's schemas, declared once: every field with its kind, range and presence.
 
-Both checks in :mod:`weatherlake.records.validation` are derived from :data:`SCHEMA`: the
-msgspec type the sink decodes bytes into, and the explaining check that names the reason
-a record is refused. Each kind below holds its rule, its msgspec type and its reason
-side by side, so the two cannot drift apart. The batch layer reads its plausible ranges
-from :data:`RANGES`.
+Two versions are current, and every reader accepts both (:data:`SCHEMAS`):
+
+* **1** (:data:`SCHEMA`), an observation of a catalogue city from a weather source;
+* **2** (:data:`SCHEMA_V2`), a reading a weather station pushed: version 1's fields, with
+  ``country`` optional (a station knows its position, not its country), plus the
+  station's ``station_id``, the ``sender`` it came through and its own ``metadata``.
+
+Neither accepts a field it does not declare. Both checks in
+:mod:`weatherlake.records.validation` are derived from these tables: the msgspec types
+the sink decodes bytes into, and the explaining check that names the reason a record is
+refused. Each kind below holds its rule, its msgspec type and its reason side by side,
+so the two cannot drift apart. The batch layer reads its plausible ranges from
+:data:`RANGES` (the same in both versions).
 """
 
 from __future__ import annotations
@@ -154,11 +162,40 @@ def _real_date_time(text: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Metadata:
+    """A flat JSON object of at most :attr:`max_keys` short names to scalars (short
+    strings, numbers, booleans, null): what a station says about itself."""
+
+    max_keys: int = 32
+    max_text: int = 256
+
+    @property
+    def annotation(self) -> object:
+        key = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+        text = Annotated[str, msgspec.Meta(max_length=self.max_text)]
+        return Annotated[dict[key, text | int | float | bool | None], msgspec.Meta(max_length=self.max_keys)]
+
+    def problem(self, name: str, value: object) -> str | None:
+        if type(value) is not dict:
+            return f"{name} must be an object, got {type_name(value)}"
+        if len(value) > self.max_keys:
+            return f"{name} has {len(value)} keys, at most {self.max_keys} are allowed"
+        for key, item in value.items():
+            if not 1 <= len(key) <= 64:
+                return f"{name} key {key[:70]!r} must be 1-64 characters"
+            if type(item) is str and len(item) > self.max_text:
+                return f"{name}.{key} is longer than {self.max_text} characters"
+            if item is not None and type(item) not in (str, int, float, bool):
+                return f"{name}.{key} must be a string, number, boolean or null, got {type_name(item)}"
+        return None
+
+
+@dataclass(frozen=True)
 class Field:
     """One field of the record: absent or null is allowed only when not ``required``."""
 
     name: str
-    kind: Number | Version | Text | Code | Timestamp
+    kind: Number | Version | Text | Code | Timestamp | Metadata
     required: bool = True
 
 
@@ -193,6 +230,18 @@ SCHEMA: tuple[Field, ...] = (
     Field("heat_index", Number(-90, 100), required=False),
     Field("wind_chill", Number(-120, 60), required=False),
 )
+
+#: Schema v2, a station's reading: v1 with ``country`` optional, then the station's own fields.
+SCHEMA_V2: tuple[Field, ...] = (
+    Field("schema_version", Version(2)),
+    *(Field(f.name, f.kind, required=False) if f.name == "country" else f for f in SCHEMA[1:]),
+    Field("station_id", SLUG),
+    Field("sender", TEXT, required=False),
+    Field("metadata", Metadata(), required=False),
+)
+
+#: Every current schema by its ``schema_version``.
+SCHEMAS: dict[int, tuple[Field, ...]] = {1: SCHEMA, 2: SCHEMA_V2}
 
 FIELDS: tuple[str, ...] = tuple(field.name for field in SCHEMA)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(field.name for field in SCHEMA if field.required)
