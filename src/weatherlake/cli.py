@@ -251,10 +251,10 @@ def _add_layer_commands() -> None:
     from weatherlake.alerts.commands import alerts
     from weatherlake.batch.commands import analytics, scheduler
     from weatherlake.speed.commands import speed
-    from weatherlake.stations.commands import bridge
+    from weatherlake.stations.commands import bridge, simulate
     from weatherlake.web.commands import serve
 
-    for command in (analytics, scheduler, speed, serve, alerts, bridge):
+    for command in (analytics, scheduler, speed, serve, alerts, bridge, simulate):
         cli.add_command(command)
 
 

@@ -45,7 +45,7 @@ HADOOP_COMMANDS = (["hdfs", "namenode"], ["hdfs", "datanode"])
 
 SPARK_DAEMONS = {"org.apache.spark.deploy.master.Master", "org.apache.spark.deploy.worker.Worker"}
 
-THIRD_PARTY_IMAGES = {"apache/kafka", "apache/hadoop"}
+THIRD_PARTY_IMAGES = {"apache/kafka", "apache/hadoop", "eclipse-mosquitto"}
 
 
 def project_version() -> str:
@@ -158,6 +158,11 @@ def test_spark_services_run_the_master_and_worker_with_options_they_accept(app_s
 def test_third_party_services_run_their_images_own_commands(services):
     kafka = services["kafka"]
     assert "command" not in kafka.spec and "entrypoint" not in kafka.spec, "apache/kafka starts from its own CMD"
+    mosquitto = services["mosquitto"]
+    assert "command" not in mosquitto.spec and "entrypoint" not in mosquitto.spec, "mosquitto starts from its own CMD"
+    sources = {target: source for source, target in mosquitto.volumes}
+    assert (stack.ROOT / sources["/mosquitto/config/mosquitto.conf"]).resolve() == (
+        stack.ROOT / "docker" / "mosquitto" / "mosquitto.conf")
     for name, service in services.items():
         if not service.image.startswith("apache/hadoop:"):
             continue

@@ -40,6 +40,17 @@ REPORT_SECONDS = 60.0
 LINGER_MS = 5
 
 
+def new_client(settings: Settings, client_id: str, **options) -> tuple[mqtt.Client, tuple[str, int]]:
+    """An MQTT client for ``MQTT_URL`` (its credentials, TLS for mqtts://) and the broker's (host, port)."""
+    url = urlsplit(settings.mqtt_url.reveal())
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **options)
+    if url.username:
+        client.username_pw_set(unquote(url.username), unquote(url.password or ""))
+    if url.scheme == "mqtts":
+        client.tls_set()
+    return client, (url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883))
+
+
 @dataclass
 class _Pending:
     """A reading sent to Kafka and not yet acknowledged to MQTT."""
@@ -55,15 +66,9 @@ class MqttBridge:
 
     def __init__(self, settings: Settings, producer=None) -> None:
         self.settings = settings
-        url = urlsplit(settings.mqtt_url.reveal())
-        self.address = (url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883))
         self.producer = producer or kafka.producer(settings, linger_ms=LINGER_MS)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id,
-                                  clean_session=False, manual_ack=True)
-        if url.username:
-            self.client.username_pw_set(unquote(url.username), unquote(url.password or ""))
-        if url.scheme == "mqtts":
-            self.client.tls_set()
+        self.client, self.address = new_client(settings, settings.mqtt_client_id, clean_session=False,
+                                               manual_ack=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
