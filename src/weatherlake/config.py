@@ -120,6 +120,12 @@ class Settings:
     mqtt_url: Secret = field(default=Secret("mqtt://127.0.0.1:1883"), metadata={"env": "MQTT_URL"})
     mqtt_topic: str = field(default="weatherlake/stations/+/observations", metadata={"env": "MQTT_TOPIC"})
     mqtt_client_id: str = field(default="weatherlake-bridge", metadata={"env": "MQTT_CLIENT_ID"})
+    # HTTP push of station readings (POST /api/ingest/observations): a file of
+    # "<station_id> <token>" lines (unset: the endpoint is disabled), the largest body,
+    # and the readings a station may push per minute (per web worker).
+    station_tokens: str = field(default="", metadata={"env": "STATION_TOKENS"})
+    ingest_max_bytes: int = field(default=1024 * 1024, metadata={"env": "INGEST_MAX_BYTES"})
+    ingest_rate_per_minute: int = field(default=600, metadata={"env": "INGEST_RATE_PER_MINUTE"})
     # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
     api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
@@ -181,7 +187,8 @@ class Settings:
             raise ConfigError(f"LAKE_ROOT must be an absolute path, got {self.lake_root!r}")
         if self.weather_source not in SOURCES:
             raise ConfigError(f"WEATHER_SOURCE must be one of {', '.join(SOURCES)}, got {self.weather_source!r}")
-        for name in ("kafka_partitions", "kafka_replication_factor", "sink_max_records", "sink_max_bytes"):
+        for name in ("kafka_partitions", "kafka_replication_factor", "sink_max_records", "sink_max_bytes",
+                     "ingest_max_bytes", "ingest_rate_per_minute"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be at least 1, got {getattr(self, name)}")
         for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):

@@ -55,8 +55,12 @@ class Station:
     country: None = None
 
 
-def normalise(payload: bytes, sender: str, topic_station: str | None = None, now: datetime | None = None) -> dict:
-    """The schema-v2 record of one payload; :class:`InvalidRecord` with the reason if it has none."""
+def normalise(payload: bytes, sender: str, topic_station: str | None = None, now: datetime | None = None,
+              authority: str = "topic") -> dict:
+    """The schema-v2 record of one payload; :class:`InvalidRecord` with the reason if it has none.
+
+    ``topic_station`` is the station the payload's way in names (the MQTT topic's level,
+    the HTTP token's station): ``authority`` says which, in a reason."""
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -66,7 +70,7 @@ def normalise(payload: bytes, sender: str, topic_station: str | None = None, now
     unknown = sorted(str(key) for key in obj if key not in _KNOWN)
     if unknown:
         raise InvalidRecord(f"unexpected field '{unknown[0]}' in a station reading")
-    station_id = _station_id(obj.get("station_id"), topic_station)
+    station_id = _station_id(obj.get("station_id"), topic_station, authority)
     numbers = {name: _number(obj, name, required=True) for name in ("latitude", "longitude", *_METRICS)}
     optional = {name: _number(obj, name, required=False) for name in _OPTIONAL}
     metadata = obj.get("metadata")
@@ -86,15 +90,15 @@ def normalise(payload: bytes, sender: str, topic_station: str | None = None, now
     return records.validate(record)
 
 
-def _station_id(given: object, from_topic: str | None) -> str:
+def _station_id(given: object, expected: str | None, authority: str) -> str:
     if given is None:
-        given = from_topic
+        given = expected
         if given is None:
-            raise InvalidRecord("missing field 'station_id' (and the topic names no station)")
+            raise InvalidRecord(f"missing field 'station_id' (and the {authority} names no station)")
     if type(given) is not str or not SLUG.ok(given):
         raise InvalidRecord(f"station_id must be a lowercase slug like 'ws-0042', got {given!r}")
-    if from_topic is not None and from_topic != given:
-        raise InvalidRecord(f"station_id {given!r} does not match the topic's station {from_topic!r}")
+    if expected is not None and expected != given:
+        raise InvalidRecord(f"station_id {given!r} does not match the {authority}'s station {expected!r}")
     return given
 
 

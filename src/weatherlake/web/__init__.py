@@ -112,7 +112,12 @@ def _answer_errors_in_json(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error(exc.status, exc.code, exc.message)
+        body = {"code": exc.code, "message": exc.message}
+        if exc.details is not None:
+            body["details"] = exc.details
+        response = json_response({"error": body}, exc.status)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(LakeError)
     def lake_error(exc: LakeError):

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 
 import orjson
-from flask import current_app, request
+from flask import request
 
 from weatherlake.alerts.book import SEVERITIES, by_hand, refusal
 from weatherlake.errors import WeatherlakeError
@@ -141,19 +140,13 @@ def _body() -> dict:
     return {"by": by.strip(), "comment": comment}
 
 
-_producer_lock = threading.Lock()
-
-
 def _send(config, event: dict) -> None:
     """The event onto the alert topic; 503 when Kafka does not take it."""
     from weatherlake.ingest import kafka
+    from weatherlake.web.ingest import shared_producer
 
-    extensions = current_app.extensions["weatherlake"]
     try:
-        with _producer_lock:
-            if extensions.get("alert_producer") is None:
-                extensions["alert_producer"] = kafka.producer(config, give_up_after=10)
-            producer = extensions["alert_producer"]
+        producer = shared_producer(config)
         future = producer.send(config.alert_topic, key=event["alert_id"].encode(), value=orjson.dumps(event))
         future.get(timeout=10)
     except (kafka.KafkaError, WeatherlakeError) as error:

@@ -356,5 +356,7 @@ def warm(loaded, config) -> None:
             ep.view(loaded, config, **{p.name: p.default for p in ep.params})
 
 
-# The alert endpoints live in their own module; importing it registers them here.
+# The alert endpoints and the stations' push live in their own modules; importing them
+# registers them here.
 import weatherlake.web.alerts  # noqa: E402, F401
+import weatherlake.web.ingest  # noqa: E402, F401

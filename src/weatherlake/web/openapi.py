@@ -142,6 +142,7 @@ def document() -> dict:
             }
         }
     paths.update(_alert_paths())
+    paths.update(_ingest_paths())
     paths["/api/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition)",
@@ -204,6 +205,46 @@ def _alert_paths() -> dict:
             },
         }}
     return paths
+
+
+def _ingest_paths() -> dict:
+    """Stations pushing readings (weatherlake.web.ingest)."""
+    number = {"type": "number"}
+    reading = _obj({
+        "station_id": {"type": "string", "description": "the token's station (optional)"},
+        "latitude": {"type": "number", "description": "degrees"}, "longitude": {"type": "number", "description": "degrees"},
+        "timestamp": {"type": ["string", "number"], "description": "ISO-8601 with Z or an offset, or Unix seconds"},
+        "temperature": {**number, "description": "°C"}, "humidity": {**number, "description": "%"},
+        "pressure": {**number, "description": "hPa"}, "wind_speed": {**number, "description": "m/s"},
+        "wind_direction": {**number, "description": "degrees, optional"},
+        "rainfall": {**number, "description": "mm in the last hour, optional"},
+        "metadata": {"type": "object", "description": "flat, optional; `name` names the station"},
+    }, ("latitude", "longitude", "timestamp", "temperature", "humidity", "pressure", "wind_speed"))
+    accepted = _obj({"accepted": {"type": "integer"}, "station_id": {"type": "string"}}, ("accepted", "station_id"))
+    return {"/api/ingest/observations": {"post": {
+        "operationId": "ingest_observations",
+        "summary": "Push a station's readings",
+        "description": "One reading (`application/json`) or one per line (`application/x-ndjson`), in the payload "
+                       "format of docs/stations.md, with `Authorization: Bearer <the station's token>` "
+                       "(STATION_TOKENS). All or nothing: with any invalid reading the answer is 400 listing each "
+                       "problem by line (`error.details`) and nothing is sent; otherwise 202 once Kafka has "
+                       "every reading.",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": reading},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "one reading per line"}}}},
+        "responses": {
+            "202": {"description": "Accepted: every reading is in Kafka",
+                    "content": {"application/json": {"schema": accepted}}},
+            "400": _error("A reading is invalid (error.details: line and reason of each) or there is none."),
+            "401": _error("The bearer token is missing or no station's."),
+            "403": _error("Station push is disabled: no STATION_TOKENS is configured."),
+            "413": _error("The body is over INGEST_MAX_BYTES."),
+            "415": _error("Neither application/json nor application/x-ndjson."),
+            "429": _error("The station is over INGEST_RATE_PER_MINUTE readings; see Retry-After."),
+            "503": _error("The observation topic cannot be reached."),
+        },
+    }}}
 
 
 def _schema_text(schema: dict) -> str:

@@ -25,11 +25,14 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 class ApiError(WeatherlakeError):
     """An error the API answers as ``{"error": {"code", "message"}}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list | None = None,
+                 headers: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.details = details  # answered as error.details when given (per-record errors)
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
