@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from kafka import TopicPartition
 
@@ -214,3 +215,22 @@ def test_without_any_batch_run_it_covers_the_recent_hours(settings, lake):
         snapshot = wait_for(snapshot_with(lake, len(rows)), 30, "the snapshot")
     assert snapshot["cutoff"] is None and snapshot["batch_run_id"] is None
     assert snapshot["stats"]["cities"] == len(CITIES)
+
+
+def test_a_stations_first_reading_registers_it_in_the_catalogue(settings, lake):
+    from weatherlake.stations import catalogue
+    from weatherlake.stations.readings import normalise
+
+    moments = [now().replace(microsecond=0) - timedelta(minutes=m) for m in (3, 2, 1)]
+    readings = [normalise(orjson.dumps({"station_id": "ws-7", "latitude": 48.2, "longitude": 16.4,
+                                        "timestamp": text(m), "temperature": 4.0, "humidity": 70, "pressure": 1015.0,
+                                        "wind_speed": 1.5, "metadata": {"name": "Prater"}}), "http")
+                for m in moments]
+    publish(settings, records_at([now() - timedelta(seconds=30)]) + readings)
+    with running(settings, lake):
+        [station] = wait_for(lambda: catalogue.read(lake), 30, "the station registered")
+        snapshot = wait_for(snapshot_with(lake, 4), 30, "the live view")
+    assert station == {"station_id": "ws-7", "city_id": "station-ws-7", "name": "Prater", "latitude": 48.2,
+                       "longitude": 16.4, "sender": "http", "first_seen": text(moments[0]).replace(".000000", ""),
+                       "last_seen": text(moments[-1]).replace(".000000", "")}
+    assert "station-ws-7" in snapshot["cities"]  # and its readings are live data like a city's

@@ -389,3 +389,22 @@ def test_requests_do_not_touch_the_lake_between_reloads(settings, published):
                 "/api/daily-statistics", "/api/temperature-chart", "/api/pipeline", "/metrics"]:
         assert client.get(url).status_code == 200, url
     assert calls == []
+
+
+def test_registered_stations_are_listed_and_marked_in_the_city_list(app, lake):
+    from tests.stations.test_catalogue import station_reading
+    from weatherlake.stations.catalogue import StationCatalogue
+
+    client = app.test_client()
+    assert get(client, "/api/stations")["state"] == "not_published"
+    book = StationCatalogue()
+    for minutes, station in ((0, "ws-2"), (5, "ws-1"), (65, "ws-1")):
+        book.observe(station_reading(station, minutes, name=f"{station} roof"))
+    book.save(lake)
+    stations = get(client, "/api/stations")["data"]
+    assert [(s["station_id"], s["first_seen"], s["last_seen"]) for s in stations] == [
+        ("ws-1", "2026-12-06T12:05:00Z", "2026-12-06T13:05:00Z"), ("ws-2", "2026-12-06T12:00:00Z", "2026-12-06T12:00:00Z")]
+    cities = {row["city_id"]: row for row in get(client, "/api/cities")["data"]}
+    assert {k: cities["station-ws-1"][k] for k in ("city", "station", "station_id", "latitude")} == {
+        "city": "ws-1 roof", "station": True, "station_id": "ws-1", "latitude": 51.5}
+    assert cities["london-gb"]["station"] is False

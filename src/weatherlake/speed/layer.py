@@ -19,6 +19,9 @@ commits its positions to the consumer group ``weatherlake-speed`` after each sna
 Kafka's own tools show its lag, but it resumes from the offsets *in the snapshot*,
 which match the state written beside them: a restart loads the snapshot (when its
 cutoff is still the current one) and continues from there, counting nothing twice.
+
+Every valid station reading also registers its station in the stations' catalogue
+(:mod:`weatherlake.stations.catalogue`), written beside the snapshot when it changed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from weatherlake.speed import check_settings
 from weatherlake.speed.baseline import build_baselines
 from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot, read_pointer, read_rows, read_snapshot
 from weatherlake.speed.state import MAX_CITIES, SpeedState
+from weatherlake.stations.catalogue import StationCatalogue
 from weatherlake.timefmt import parse_utc, seconds_text, utc_now_seconds
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,7 @@ class SpeedLayer:
         self.sequence = 0
         self.snapshots_written = 0
         self.counters = {"consumed": 0, "invalid": 0}
+        self.catalogue = StationCatalogue()  # read from the lake at the start (_start)
         self.kafka_figures: dict = {}
         self.started_at = utc_now_seconds()
         self.resumed_from_snapshot = False
@@ -114,6 +119,7 @@ class SpeedLayer:
         return False
 
     def _start(self, consumer) -> None:
+        self.catalogue = StationCatalogue.load(self.lake)
         pointer = read_pointer(self.lake, CUTOFF_VIEW)
         self._rebuild(pointer)
         snapshot = read_snapshot(self.lake)
@@ -141,6 +147,7 @@ class SpeedLayer:
 
     def _absorb(self, messages) -> None:
         apply = self.state.apply
+        register = self.catalogue.observe
         for message in messages:
             self.counters["consumed"] += 1
             try:
@@ -150,6 +157,7 @@ class SpeedLayer:
                 self.counters["invalid"] += 1
                 continue
             apply(record)
+            register(record)
 
     def _tick(self, consumer) -> None:
         """Every SPEED_SNAPSHOT_SECONDS: follow new batch runs and partitions, then snapshot."""
@@ -179,6 +187,7 @@ class SpeedLayer:
                 return  # still replaying towards where the old state was
             self._catch_up = None
         self._refresh_kafka_figures(consumer)
+        self.catalogue.save(self.lake)
         self._snapshot(consumer)
 
     # --- batch runs ------------------------------------------------------------------

@@ -170,7 +170,8 @@ def health(loaded, config):
 @endpoint("/cities", "Every city with data, and the configured ones")
 def cities(loaded, config):
     """One row per city found in the batch views or the speed snapshot (`batch`/`live` say where), plus the
-    configured cities (`CITIES`) from the bundled catalogue."""
+    configured cities (`CITIES`) from the bundled catalogue, and every registered weather station
+    (`station: true`, `station_id`)."""
     from weatherlake.cities import catalogue
 
     directory = queries.city_directory(loaded)
@@ -182,10 +183,22 @@ def cities(loaded, config):
             if city_id not in directory and known is not None:
                 rows.append({"city_id": city_id, "city": known.name, "country": known.country,
                              "latitude": known.latitude, "longitude": known.longitude,
-                             "batch": False, "live": False, "configured": True})
+                             "batch": False, "live": False, "station": False, "configured": True})
         return sorted(rows, key=lambda row: row["city_id"])
 
     return data_response(loaded, ("cities",), build, view=None, not_published=not directory, hint=NO_DATA_HINT)
+
+
+@endpoint("/stations", "Every registered weather station")
+def stations(loaded, config):
+    """The stations' catalogue (docs/stations.md): each station that sent a valid reading, with its `city_id`
+    (`station-<station_id>`), `name`, position, `first_seen` and `last_seen` (reading times) and `sender`."""
+
+    def build():
+        return [loaded.stations[s] for s in sorted(loaded.stations)]
+
+    return data_response(loaded, ("stations",), build, view=None, not_published=not loaded.stations,
+                         hint="no station has sent a reading yet (docs/stations.md)")
 
 
 @endpoint("/current", "Current conditions per city", params=(CITIES,))

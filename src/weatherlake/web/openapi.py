@@ -31,8 +31,12 @@ STATS = {
 SCHEMAS = {
     "Error": _obj({"error": _obj({"code": _STR, "message": _STR}, ("code", "message"))}, ("error",)),
     "City": _obj({"city_id": _STR, "city": _STR, "country": _OPT_STR, "latitude": _NUM, "longitude": _NUM,
-                  "batch": {"type": "boolean"}, "live": {"type": "boolean"}, "configured": {"type": "boolean"}},
+                  "batch": {"type": "boolean"}, "live": {"type": "boolean"}, "configured": {"type": "boolean"},
+                  "station": {"type": "boolean"}},
                  ("city_id",)),
+    "Station": _obj({"station_id": _STR, "city_id": _STR, "name": _STR, "latitude": _NUM, "longitude": _NUM,
+                     "first_seen": _STR, "last_seen": _STR, "sender": _OPT_STR},
+                    ("station_id", "city_id", "first_seen", "last_seen")),
     "CurrentConditions": _obj({"city_id": _STR, "city": _STR, "country": _OPT_STR, "timestamp": _STR,
                                "temperature": _NUM, "feels_like": _NUM, "humidity": _NUM, "pressure": _NUM,
                                "wind_speed": _NUM, "wind_direction": _NUM, "cloudiness": _NUM, "rainfall": _NUM,
@@ -70,6 +74,7 @@ SCHEMAS = {
 }
 ROWS = {
     "/api/cities": "City",
+    "/api/stations": "Station",
     "/api/current": "CurrentConditions",
     "/api/city-statistics": "CityStats",
     "/api/daily-statistics": "PeriodStats",

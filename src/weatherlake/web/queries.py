@@ -19,7 +19,8 @@ def _batch_cutoff(loaded: Loaded, view: str) -> str | None:
 
 
 def city_directory(loaded: Loaded) -> dict[str, dict]:
-    """Every city the data or the catalogue knows: id -> name, country, position, coverage."""
+    """Every city the data or the catalogue knows, and every registered station: id -> name,
+    country, position, coverage; a station's entry has ``station: true``."""
 
     def build() -> dict[str, dict]:
         cities: dict[str, dict] = {}
@@ -32,6 +33,11 @@ def city_directory(loaded: Loaded) -> dict[str, dict]:
             latest = data.get("latest") or {}
             entry.update(live=True, country=data.get("country"), latitude=latest.get("latitude"),
                          longitude=latest.get("longitude"))
+        for station in loaded.stations.values():
+            entry = cities.setdefault(station["city_id"], {"city_id": station["city_id"]})
+            entry.update(station=True, station_id=station["station_id"], latitude=station["latitude"],
+                         longitude=station["longitude"])
+            entry["city"] = entry.get("city") or station["name"]
         for city_id, entry in cities.items():
             known = catalogue().get(city_id)
             if known is not None:
@@ -40,6 +46,7 @@ def city_directory(loaded: Loaded) -> dict[str, dict]:
                 entry["longitude"] = entry.get("longitude") or known.longitude
             entry.setdefault("batch", False)
             entry.setdefault("live", False)
+            entry.setdefault("station", False)
         return dict(sorted(cities.items()))
 
     return loaded.memo(("cities",), build)

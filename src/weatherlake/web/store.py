@@ -2,9 +2,9 @@
 
 A :class:`ViewStore` reads each view's ``_LATEST`` pointer, the speed snapshot, the
 sink's per-partition state (through :mod:`weatherlake.lake.layout`), the list of
-anomalies a demo injected (:mod:`weatherlake.lake.injected`) and the alerts
-(``alerts/current.json``), keeps them in
-memory, and looks again at most every ``WEB_RELOAD_SECONDS``: a view's rows are read only
+anomalies a demo injected (:mod:`weatherlake.lake.injected`), the alerts
+(``alerts/current.json``) and the stations' catalogue (``stations/catalogue.json``),
+keeps them in memory, and looks again at most every ``WEB_RELOAD_SECONDS``: a view's rows are read only
 when its pointer names a new run, the snapshot is parsed only when its bytes changed.
 Requests never list or read the lake for views. Raw records are the exception: the
 store reads them per request, within a budget and with a short-lived cache
@@ -39,6 +39,7 @@ import orjson
 from weatherlake.alerts import STATE_PATH as ALERTS_PATH
 from weatherlake.lake import Lake, injected, join, layout
 from weatherlake.speed.published import SNAPSHOT_PATH, VIEWS, SnapshotDecoder, read_pointer
+from weatherlake.stations import catalogue as stations_catalogue
 from weatherlake.timefmt import parse_utc, seconds_text
 from weatherlake.web import ranges
 from weatherlake.web.cache import BoundedCache
@@ -193,6 +194,8 @@ class Loaded:
     injected: frozenset = frozenset()
     #: The alert service's alerts/current.json (weatherlake.alerts.service); None before its first write
     alerts: dict | None = None
+    #: station_id -> entry of stations/catalogue.json (weatherlake.stations.catalogue)
+    stations: dict = field(default_factory=dict)
     cache_bytes: int = CACHE_BYTES
     cache: BoundedCache = field(init=False, repr=False)
 
@@ -270,6 +273,7 @@ class ViewStore:
         self._checked = 0.0
         self._snapshot_bytes: bytes | None = None
         self._alerts_bytes: bytes | None = None
+        self._stations_bytes: bytes | None = None
         self._snapshots = SnapshotDecoder()  # unchanged cities keep their parsed entry
         self._refresh_lock = threading.Lock()
         self._refreshing = False
@@ -370,12 +374,18 @@ class ViewStore:
             alerts = orjson.loads(alerts_data) if alerts_data else None
             self._alerts_bytes = alerts_data
             changed = True
+        stations_data = lake.read_atomic(stations_catalogue.PATH)
+        stations = old.stations if old else {}
+        if stations_data != self._stations_bytes:
+            stations = {s["station_id"]: s for s in orjson.loads(stations_data)["stations"]} if stations_data else {}
+            self._stations_bytes = stations_data
+            changed = True
         if not changed:
             old.lake_error, old.checked_at = None, time.time()
             return old
         version = (old.version + 1) if old else 1
         loaded = Loaded(version, views, snapshot, seen_at, sink_offsets, time.time(), lake.url,
-                        injected=injected_keys, alerts=alerts, cache_bytes=self.cache_bytes)
+                        injected=injected_keys, alerts=alerts, stations=stations, cache_bytes=self.cache_bytes)
         if old is not None and injected_keys == old.injected:
             loaded.inherit(old)
         return loaded

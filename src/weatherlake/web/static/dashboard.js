@@ -122,7 +122,8 @@
     const configured = withData.filter((row) => row.configured);
     state.defaultCities = (configured.length ? configured : withData).slice(0, 10).map((row) => row.city_id);
     for (const row of withData) {
-      options.push(el("option", { value: row.city_id }, (row.city || row.city_id) + (row.country ? ", " + row.country : "")));
+      const where = row.station ? " (station)" : row.country ? ", " + row.country : "";
+      options.push(el("option", { value: row.city_id }, (row.city || row.city_id) + where));
     }
     select.replaceChildren(...options);
     select.value = wanted;
