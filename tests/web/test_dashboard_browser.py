@@ -11,16 +11,19 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.request import urlopen
 
 import orjson
 import pytest
 from werkzeug.serving import make_server
 
+from tests.stations.test_catalogue import station_reading
 from tests.web import data
 from tests.web.conftest import CUTOFF
 from tests.web.lakedata import write_snapshot
 from weatherlake.lake import injected
 from weatherlake.sources import Anomaly
+from weatherlake.stations.catalogue import StationCatalogue
 from weatherlake.web import create_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -90,8 +93,13 @@ def refresh_count(page) -> int:
 def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, lake):
     # A live city whose name is markup: it must show as text and run nothing.
     live = data.after(data.observations(), CUTOFF) + [data.observation("evil-xx", data.START, 7, city=EVIL, timestamp="2026-11-21T05:50:00Z")]
+    station = {**station_reading("ws-1", 0, name="Roof"), "timestamp": "2026-11-21T05:40:00Z"}  # a live station
+    live.append(station)
     write_snapshot(lake, live, cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z")
     injected.record(lake, [Anomaly("tokyo-jp", datetime(2026, 11, 20, 3, tzinfo=UTC), "temperature", 12.0)])
+    stations = StationCatalogue()
+    stations.observe(station)
+    stations.save(lake)
 
     page = browser.new_page()
     problems = []
@@ -109,13 +117,20 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
         assert points > 0, chart
     legend = page.evaluate("() => [...document.querySelectorAll('#chart-temperature .legendtext')].map(e => e.textContent)")
     assert {"London", "Tokyo", "Dubai"} <= set(legend)
-    assert page.locator("#stats-table tbody tr").count() == 4
+    assert page.locator("#stats-table tbody tr").count() == 5
     assert page.locator("#anomalies-table tbody tr").count() == 1
     assert "Tokyo" in page.locator("#anomalies-table tbody").inner_text()
     assert page.locator("#anomalies-table tbody .tag").inner_text() == "injected"
     assert page.locator("#current-cards .card").count() == 3  # the configured cities, not every city
     assert page.locator("#health .card").count() >= 5
     assert page.locator("#panel-temperature .badge").inner_text() == "merged"
+    # The map: the app's own coastlines, every located city and the station.
+    traces = page.evaluate("() => document.getElementById('location-map').data.map(t => [t.name, t.x.length])")
+    cities = [r for r in orjson.loads(urlopen(server + "/api/cities").read())["data"] if r.get("latitude") is not None]
+    assert traces[0][0] == "land" and traces[0][1] > 5000
+    assert traces[1:] == [["Cities", len(cities) - 1], ["Stations", 1]]
+    assert page.locator("#panel-map .state").inner_text() == f"{len(cities)} locations"
+    assert "Roof (station)" in page.locator("#city-select").inner_text()
 
     # The markup in the city name is shown as text and never runs.
     assert EVIL in page.locator("#stats-table").text_content()

@@ -127,6 +127,7 @@
     }
     select.replaceChildren(...options);
     select.value = wanted;
+    await drawMap(body); // the same rows, on the map
   }
 
   function healthCard(label, value, detail, level) {
@@ -180,6 +181,83 @@
           when(row.timestamp) + (row.layer === "speed" ? " (live)" : " (batch hour)"))));
       document.getElementById("current-cards").replaceChildren(...cards);
       showMeta(p, body);
+    } catch (error) {
+      showError(p, error);
+    }
+  }
+
+  // --- the map of every location ---------------------------------------------------------------
+
+  let landLines = null;
+
+  function land() {
+    // Natural Earth's land (1:110m) as TopoJSON, served by the app itself: the map works offline.
+    landLines = landLines || getJSON("/static/dashboard/vendor/land-110m.json").then(decodeLand);
+    return landLines;
+  }
+
+  function decodeLand(topology) {
+    // TopoJSON: quantized, delta-encoded arcs; rings are arc indexes (~i: arc i reversed).
+    const [sx, sy] = topology.transform.scale;
+    const [tx, ty] = topology.transform.translate;
+    const arcs = topology.arcs.map((arc) => {
+      let x = 0;
+      let y = 0;
+      return arc.map(([dx, dy]) => [(x += dx) * sx + tx, (y += dy) * sy + ty]);
+    });
+    const lon = [];
+    const lat = [];
+    // A ring's stretches along the map's edge (the South Pole) and its jumps across the
+    // antimeridian are where the data was cut, not coasts: the line is broken there.
+    const edge = (x, y) => y <= -89.99;
+    const ring = (indexes) => {
+      let previous = null;
+      for (const i of indexes) {
+        for (const [x, y] of i < 0 ? arcs[~i].slice().reverse() : arcs[i]) {
+          if (previous && ((edge(x, y) && edge(...previous)) || Math.abs(x - previous[0]) > 180)) {
+            lon.push(null);
+            lat.push(null);
+          }
+          lon.push(x);
+          lat.push(y);
+          previous = [x, y];
+        }
+      }
+      lon.push(null);
+      lat.push(null);
+    };
+    for (const geometry of topology.objects.land.geometries) {
+      const polygons = geometry.type === "Polygon" ? [geometry.arcs] : geometry.arcs;
+      polygons.forEach((polygon) => polygon.forEach(ring));
+    }
+    return { lon, lat };
+  }
+
+  async function drawMap(body) {
+    const p = panel("panel-map");
+    try {
+      const located = body.data.filter((row) => row.latitude != null && row.longitude != null);
+      const [coast, Plotly] = await Promise.all([land(), plotlyReady]);
+      const markers = (rows, name, color, symbol) => ({
+        type: "scatter", mode: "markers", name, x: rows.map((r) => r.longitude), y: rows.map((r) => r.latitude),
+        text: rows.map((r) => r.city || r.city_id), hovertemplate: "%{text}<br>%{y:.2f}, %{x:.2f}<extra></extra>",
+        marker: { color, symbol, size: 8, line: { color: "#fff", width: 1 } },
+      });
+      const data = [
+        { type: "scatter", mode: "lines", x: coast.lon, y: coast.lat, name: "land", hoverinfo: "skip",
+          showlegend: false, line: { color: "#b8c2cc", width: 1 } },
+        markers(located.filter((r) => !r.station), "Cities", "#1f77b4", "circle"),
+        markers(located.filter((r) => r.station), "Stations", "#ff7f0e", "diamond"),
+      ];
+      const layout = {
+        height: 380, margin: { l: 10, r: 10, t: 10, b: 10 }, legend: { orientation: "h" },
+        xaxis: { range: [-180, 180], visible: false }, yaxis: { range: [-60, 85], visible: false, scaleanchor: "x" },
+      };
+      await Plotly.react(document.getElementById("location-map"), data, layout,
+        { responsive: true, displaylogo: false });
+      p.state.className = "state muted";
+      p.state.textContent = located.length ? located.length + " locations" : "No locations yet.";
+      p.root.dataset.state = located.length ? "ready" : "no_data";
     } catch (error) {
       showError(p, error);
     }
