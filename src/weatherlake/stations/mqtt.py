@@ -84,6 +84,12 @@ class MqttBridge:
         self.forwarded = 0
         self.dead_lettered = 0
 
+    @property
+    def unacknowledged(self) -> int:
+        """Readings received and not yet acknowledged to MQTT (Kafka has not confirmed them)."""
+        with self._lock:
+            return len(self._pending)
+
     def run(self, stop: threading.Event) -> int:
         """Bridge until ``stop`` is set or Kafka refuses a reading; 0, or 1 after a refusal."""
         host, port = self.address
@@ -96,7 +102,8 @@ class MqttBridge:
             while not stop.wait(0.2) and self.failure is None:
                 if time.monotonic() - reported >= REPORT_SECONDS:
                     reported = time.monotonic()
-                    log.info("bridge: %d readings forwarded, %d dead-lettered", self.forwarded, self.dead_lettered)
+                    log.info("bridge: %d readings forwarded, %d dead-lettered, %d awaiting Kafka", self.forwarded,
+                             self.dead_lettered, self.unacknowledged)
             self.producer.flush(timeout=30)  # the last acknowledgements go out before the disconnect
         finally:
             self.client.disconnect()
