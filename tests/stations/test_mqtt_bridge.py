@@ -190,3 +190,89 @@ def test_a_bridge_killed_mid_stream_loses_nothing(broker, make_settings, mosquit
     keys = {(m.key, orjson.loads(m.value)["timestamp"]) for m in found}
     assert len(keys) == len(messages), f"{len(messages) - len(keys)} readings lost"
     print(f"{len(found)} messages in Kafka for {len(messages)} readings ({len(found) - len(messages)} doubles)")
+
+
+class FakeFuture:
+    def __init__(self) -> None:
+        self.callbacks, self.errbacks = [], []
+
+    def add_callback(self, f):
+        self.callbacks.append(f)
+
+    def add_errback(self, f):
+        self.errbacks.append(f)
+
+    def succeed(self):
+        for f in self.callbacks:
+            f("metadata")
+
+    def fail(self, error):
+        for f in self.errbacks:
+            f(error)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent = []
+
+    def send(self, topic, key=None, value=None, headers=None):
+        future = FakeFuture()
+        self.sent.append((topic, future))
+        return future
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.acked = []
+
+    def ack(self, mid, qos):
+        self.acked.append(mid)
+
+
+class Message:
+    def __init__(self, mid: int) -> None:
+        self.mid, self.qos = mid, 1
+        self.topic = "weatherlake/stations/ws-1/observations"
+        self.payload = reading("ws-1", mid)
+
+
+@pytest.fixture
+def fake_bridge(make_settings):
+    bridge = MqttBridge(make_settings(), producer=FakeProducer())
+    bridge.client = FakeClient()
+    return bridge
+
+
+def test_acknowledgements_go_out_in_arrival_order_once_kafka_has_each_reading(fake_bridge):
+    for mid in (1, 2, 3):
+        fake_bridge._on_message(None, None, Message(mid))
+    futures = [future for _, future in fake_bridge.producer.sent]
+    futures[1].succeed()
+    futures[2].succeed()
+    assert fake_bridge.client.acked == [] and fake_bridge.unacknowledged == 3  # 1 is not in Kafka yet
+    futures[0].succeed()
+    assert fake_bridge.client.acked == [1, 2, 3] and fake_bridge.unacknowledged == 0
+
+
+def test_nothing_from_a_refused_reading_on_is_acknowledged(fake_bridge):
+    for mid in (1, 2, 3):
+        fake_bridge._on_message(None, None, Message(mid))
+    futures = [future for _, future in fake_bridge.producer.sent]
+    futures[0].succeed()
+    futures[1].fail(kafka.KafkaError("refused"))
+    futures[2].succeed()
+    fake_bridge._on_message(None, None, Message(4))  # still arriving while the bridge stops
+    assert fake_bridge.client.acked == [1]
+    assert fake_bridge.failure == "Kafka refused a reading: KafkaError: refused"
+    assert len(fake_bridge.producer.sent) == 3  # the fourth was not even forwarded
+
+
+def test_readings_of_a_lost_connection_are_not_acknowledged_on_the_next(fake_bridge):
+    fake_bridge._on_message(None, None, Message(1))
+    fake_bridge._on_disconnect(None, None, None, mqtt.ReasonCode(mqtt.PacketTypes.DISCONNECT, identifier=0x80), None)
+    fake_bridge._on_message(None, None, Message(1))  # delivered again on the new connection, same id
+    first, again = [future for _, future in fake_bridge.producer.sent]
+    first.succeed()
+    assert fake_bridge.client.acked == []  # its id belongs to the old connection
+    again.succeed()
+    assert fake_bridge.client.acked == [1]

@@ -141,6 +141,8 @@ class MqttBridge:
             log.warning("bridge: lost the MQTT connection (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
+        if self.failure is not None:
+            return  # stopping: left unacknowledged at the broker for the next start
         entry = _Pending(message.mid, message.qos, self._session)
         if message.qos:
             with self._lock:
@@ -176,12 +178,13 @@ class MqttBridge:
         """Kafka has ``entry``: acknowledge it and every reading before it Kafka has too."""
         with self._lock:
             entry.done = True
-            while self._pending and self._pending[0].done:
+            while self.failure is None and self._pending and self._pending[0].done:
                 head = self._pending.popleft()
                 if head.session == self._session:
                     self.client.ack(head.mid, head.qos)
 
     def _fail(self, error: BaseException) -> None:
-        with self._lock:
-            self._pending.clear()  # nothing after a refused reading is acknowledged
-        self.failure = f"Kafka refused a reading: {type(error).__name__}: {error}"
+        text, name = str(error), type(error).__name__
+        with self._lock:  # nothing from a refused reading on is acknowledged
+            self.failure = self.failure or f"Kafka refused a reading: {text if text.startswith(name) else f'{name}: {text}'}"
+            self._pending.clear()
