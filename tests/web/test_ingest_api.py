@@ -133,3 +133,14 @@ def test_a_bad_tokens_file_names_its_line(tmp_path, text, problem):
         load_tokens(str(path))
     assert str(refused.value) == f"STATION_TOKENS {path}, {problem}"
     assert "0123456789abcdef" not in str(refused.value)
+
+
+def test_a_bad_tokens_file_stops_the_server_before_it_serves(make_settings, tmp_path):
+    from weatherlake.web import check_settings
+
+    path = tmp_path / "tokens"
+    path.write_text("ws-1 short\n")
+    settings = make_settings(station_tokens=str(path))
+    for start in (check_settings, create_app):
+        with pytest.raises(ConfigError, match="STATION_TOKENS .*line 1: the token is shorter than 16 characters"):
+            start(settings)

@@ -49,6 +49,10 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"WEB_RELOAD_SECONDS must not be negative, got {settings.web_reload_seconds}")
     if settings.dashboard_refresh_seconds < 0:
         raise ConfigError(f"DASHBOARD_REFRESH_SECONDS must not be negative, got {settings.dashboard_refresh_seconds}")
+    if settings.station_tokens:
+        from weatherlake.stations.tokens import load_tokens
+
+        load_tokens(settings.station_tokens)  # a bad line: ConfigError naming it, before a worker starts
 
 
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
@@ -61,7 +65,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     and the budget of one ``/api/raw-data`` request: ``RAW_MAX_BYTES``,
     ``RAW_MAX_RECORDS``, ``RAW_MAX_SECONDS`` (:mod:`weatherlake.web.raw`).
     """
-    from weatherlake.web import api, dashboard, raw
+    from weatherlake.web import api, dashboard, ingest, raw
 
     settings = settings or Settings.from_env()
     check_settings(settings)
@@ -77,7 +81,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     )
     if test_config:
         app.config.update(test_config)
-    app.extensions["weatherlake"] = {"settings": settings, "store": _view_store(settings, app.config)}
+    app.extensions["weatherlake"] = {"settings": settings, "store": _view_store(settings, app.config),
+                                     "ingest": ingest.make_state(settings)}
     app.register_blueprint(api.api)
     app.register_blueprint(dashboard.dashboard)
     _answer_errors_in_json(app)

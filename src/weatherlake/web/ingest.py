@@ -63,7 +63,7 @@ class RateLimit:
 
 def ingest_observations():
     config = settings()
-    state = _state(config)
+    state = current_app.extensions["weatherlake"]["ingest"]
     station = _authorize(state)
     body = _body(config)
     lines = _lines(body)
@@ -88,14 +88,12 @@ def ingest_observations():
 api.add_url_rule("/ingest/observations", view_func=ingest_observations, methods=["POST"])
 
 
-def _state(config: Settings) -> dict:
-    """The app's tokens and rate limit, made on first use."""
-    extensions = current_app.extensions["weatherlake"]
-    state = extensions.get("ingest")
-    if state is None:
-        tokens = load_tokens(config.station_tokens) if config.station_tokens else None
-        state = extensions["ingest"] = {"tokens": tokens, "rate": RateLimit(config.ingest_rate_per_minute)}
-    return state
+def make_state(config: Settings) -> dict:
+    """The stations' tokens and rate limit, made when the app is: a bad STATION_TOKENS file
+    stops the server at its start with a ConfigError naming the line."""
+    tokens = load_tokens(config.station_tokens) if config.station_tokens else None
+    return {"tokens": tokens, "rate": RateLimit(config.ingest_rate_per_minute)}
+
 
 
 def _authorize(state: dict) -> str:
