@@ -65,3 +65,15 @@ def test_a_bad_number_stops_with_one_line_naming_the_variable(name):
     with pytest.raises(ConfigError, match=name) as caught:
         Settings.from_env({name: "not-a-number"})
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("MQTT_URL", "http://broker:1883", "MQTT_URL must look like mqtt://[user:password@]host[:port] (or mqtts://)"),
+    ("MQTT_URL", "mqtt://user:hunter2@", "MQTT_URL must look like mqtt://[user:password@]host[:port] (or mqtts://)"),
+    ("MQTT_TOPIC", "stations/#/x", "MQTT_TOPIC must be an MQTT topic filter ('#' only at its end), got 'stations/#/x'"),
+    ("MQTT_VERSION", "3", "MQTT_VERSION must be 3.1.1 or 5, got '3'"),
+])
+def test_bad_mqtt_settings_stop_with_one_line_and_no_secret(name, value, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert str(caught.value) == message and "hunter2" not in str(caught.value)

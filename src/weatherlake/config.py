@@ -120,6 +120,7 @@ class Settings:
     mqtt_url: Secret = field(default=Secret("mqtt://127.0.0.1:1883"), metadata={"env": "MQTT_URL"})
     mqtt_topic: str = field(default="weatherlake/stations/+/observations", metadata={"env": "MQTT_TOPIC"})
     mqtt_client_id: str = field(default="weatherlake-bridge", metadata={"env": "MQTT_CLIENT_ID"})
+    mqtt_version: str = field(default="3.1.1", metadata={"env": "MQTT_VERSION"})
     # HTTP push of station readings (POST /api/ingest/observations): a file of
     # "<station_id> <token>" lines (unset: the endpoint is disabled), the largest body,
     # and the readings a station may push per minute (per web worker).
@@ -211,6 +212,8 @@ class Settings:
         mqtt = urlsplit(self.mqtt_url.reveal())
         if mqtt.scheme not in ("mqtt", "mqtts") or not mqtt.hostname:
             raise ConfigError("MQTT_URL must look like mqtt://[user:password@]host[:port] (or mqtts://)")
+        if self.mqtt_version not in ("3.1.1", "5"):
+            raise ConfigError(f"MQTT_VERSION must be 3.1.1 or 5, got {self.mqtt_version!r}")
         if not self.mqtt_topic or "#" in self.mqtt_topic[:-1]:
             raise ConfigError(f"MQTT_TOPIC must be an MQTT topic filter ('#' only at its end), got {self.mqtt_topic!r}")
         if self.alert_tick_seconds <= 0:

@@ -99,8 +99,11 @@ def topic_messages(settings, topic: str, expected: int, timeout: float = 60.0) -
     return found
 
 
-def test_readings_reach_kafka_keyed_by_station_and_bad_ones_the_dead_letter_topic(broker, make_settings, mosquitto):
-    settings = make_settings(broker, mqtt_url=Secret(mosquitto), mqtt_client_id=f"bridge-{uuid.uuid4().hex[:6]}")
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_readings_reach_kafka_keyed_by_station_and_bad_ones_the_dead_letter_topic(broker, make_settings, mosquitto,
+                                                                                  version):
+    settings = make_settings(broker, mqtt_url=Secret(mosquitto), mqtt_client_id=f"bridge-{uuid.uuid4().hex[:6]}",
+                             mqtt_version=version)
     kafka.ensure_topics(settings)
     bridge = MqttBridge(settings)
     stop = threading.Event()
@@ -141,7 +144,7 @@ def bridge_env(settings) -> dict:
     env.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, KAFKA_TOPIC=settings.kafka_topic,
                KAFKA_DLQ_TOPIC=settings.kafka_dlq_topic, ALERT_TOPIC=settings.alert_topic,
                LAKE_URL=settings.lake_url, MQTT_URL=settings.mqtt_url.reveal(), MQTT_CLIENT_ID=settings.mqtt_client_id,
-               LOG_LEVEL="INFO")
+               MQTT_VERSION=settings.mqtt_version, LOG_LEVEL="INFO")
     return env
 
 
@@ -158,10 +161,13 @@ def wait_for_log(log_path, text: str, after: int = 0, timeout: float = 30.0) -> 
         time.sleep(0.1)
 
 
-def test_a_bridge_killed_mid_stream_loses_nothing(broker, make_settings, mosquitto, tmp_path):
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_a_bridge_killed_mid_stream_loses_nothing(broker, make_settings, mosquitto, tmp_path, version):
     """SIGKILL while readings flow: what Kafka had not confirmed was not acknowledged, so the
-    broker delivers it again to the restarted bridge. Doubles may reach Kafka; nothing is lost."""
-    settings = make_settings(broker, mqtt_url=Secret(mosquitto), mqtt_client_id=f"bridge-{uuid.uuid4().hex[:6]}")
+    broker delivers it again to the restarted bridge (its session kept in MQTT 3.1.1 and 5
+    alike). Doubles may reach Kafka; nothing is lost."""
+    settings = make_settings(broker, mqtt_url=Secret(mosquitto), mqtt_client_id=f"bridge-{uuid.uuid4().hex[:6]}",
+                             mqtt_version=version)
     env = bridge_env(settings)
     log_path = tmp_path / "bridge.log"
     log_path.touch()

@@ -1,7 +1,8 @@
 """``weatherlake bridge mqtt``: stations' readings from an MQTT broker into Kafka.
 
 The bridge subscribes to ``MQTT_TOPIC`` with QoS 1 in a persistent session (a fixed
-``MQTT_CLIENT_ID``, clean session off), so readings published while it is away wait at
+``MQTT_CLIENT_ID``; in MQTT 3.1.1 clean session off, in 5 clean start off and a session
+that does not expire), so readings published while it is away wait at
 the broker. Each reading is normalised (:mod:`weatherlake.stations.readings`) and
 produced to the observation topic keyed by its ``city_id``; an invalid one goes to the
 dead-letter topic with the reason. Only when Kafka has acknowledged the send is the
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from weatherlake import records
 from weatherlake.config import Settings
@@ -40,15 +43,32 @@ REPORT_SECONDS = 60.0
 LINGER_MS = 5
 
 
-def new_client(settings: Settings, client_id: str, **options) -> tuple[mqtt.Client, tuple[str, int]]:
-    """An MQTT client for ``MQTT_URL`` (its credentials, TLS for mqtts://) and the broker's (host, port)."""
+def new_client(settings: Settings, client_id: str, persistent: bool = False,
+               **options) -> tuple[mqtt.Client, tuple[str, int]]:
+    """An MQTT client for ``MQTT_URL`` (its credentials, TLS for mqtts://) in ``MQTT_VERSION``,
+    and the broker's (host, port). ``persistent``: a session the broker keeps while the
+    client is away (3.1.1: clean session off; 5: see :func:`connect_options`)."""
     url = urlsplit(settings.mqtt_url.reveal())
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **options)
+    if settings.mqtt_version == "5":
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, **options)
+    else:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                             clean_session=not persistent, **options)
     if url.username:
         client.username_pw_set(unquote(url.username), unquote(url.password or ""))
     if url.scheme == "mqtts":
         client.tls_set()
     return client, (url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883))
+
+
+def connect_options(settings: Settings, persistent: bool) -> dict:
+    """``connect`` arguments: in MQTT 5 a persistent session is a clean start off and a
+    session that never expires (the broker may cap it: Mosquitto's persistent_client_expiration)."""
+    if settings.mqtt_version != "5" or not persistent:
+        return {}
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 0xFFFFFFFF
+    return {"clean_start": False, "properties": properties}
 
 
 @dataclass
@@ -67,8 +87,7 @@ class MqttBridge:
     def __init__(self, settings: Settings, producer=None) -> None:
         self.settings = settings
         self.producer = producer or kafka.producer(settings, linger_ms=LINGER_MS)
-        self.client, self.address = new_client(settings, settings.mqtt_client_id, clean_session=False,
-                                               manual_ack=True)
+        self.client, self.address = new_client(settings, settings.mqtt_client_id, persistent=True, manual_ack=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -93,9 +112,9 @@ class MqttBridge:
     def run(self, stop: threading.Event) -> int:
         """Bridge until ``stop`` is set or Kafka refuses a reading; 0, or 1 after a refusal."""
         host, port = self.address
-        log.info("bridge: connecting to MQTT %s:%d, topic %s -> Kafka %s", host, port, self.settings.mqtt_topic,
-                 self.settings.kafka_topic)
-        self.client.connect_async(host, port, keepalive=30)
+        log.info("bridge: connecting to MQTT %s %s:%d, topic %s -> Kafka %s", self.settings.mqtt_version, host, port,
+                 self.settings.mqtt_topic, self.settings.kafka_topic)
+        self.client.connect_async(host, port, keepalive=30, **connect_options(self.settings, persistent=True))
         self.client.loop_start()
         reported = time.monotonic()
         try:
