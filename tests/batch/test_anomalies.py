@@ -23,15 +23,17 @@ def obs_frame(spark, rows):
     return spark.createDataFrame(weather.spark_rows(rows), weather.OBSERVATION_SCHEMA)
 
 
-def flat_city(hours: int, temperature=lambda i: 10.0, city_id="flat-gb"):
-    """Perfectly steady weather: every MAD is 0, so the guarded floors set the scale."""
+def flat_city(hours: int, temperature=lambda i: 10.0, city_id="flat-gb", frozen: bool = False):
+    """Steady weather: every MAD but humidity's is 0, so the guarded floors set the scale.
+    Humidity wiggles by 0.1 % (far below its floor), as a working sensor's last digit does;
+    ``frozen``: it does not, and a steady temperature makes every reading the same."""
     for i in range(hours):
         yield {
             "city_id": city_id,
             "city": "Flat",
             "ts": T0 + timedelta(hours=i),
             "temperature": temperature(i),
-            "humidity": 70.0,
+            "humidity": 70.0 if frozen else 70.0 + 0.1 * (i % 2),
             "pressure": 1010.0,
             "wind_speed": 3.0,
             "rainfall": 0.0,
@@ -64,6 +66,22 @@ def test_a_spike_in_steady_weather_is_scored_against_the_guarded_scale(spark):
         )
     ]
     assertDataFrameEqual(actual, expected)
+
+
+def test_a_sensor_frozen_for_hours_is_a_stuck_sensor_and_calm_weather_is_not(spark):
+    frozen = list(flat_city(30, frozen=True))  # 30 h of identical readings
+    for row in frozen[8:11]:
+        row["temperature"] = 11.0  # 3 h of life: two frozen runs, of 7 h (00-07) and 18 h (11-28)
+    calm = [{**row, "city_id": "calm-gb", "city": "Calm", "wind_speed": 0.0, "humidity": 100.0,
+             "temperature": 10.0 + 0.01 * (i % 3)} for i, row in enumerate(frozen)]  # fog, no wind: only steady
+    rows = anomalies.stuck_sensors(obs_frame(spark, frozen + calm)).orderBy("timestamp").collect()
+    assert [(r.city_id, r.timestamp, r.metric, r.value, r.score, r.severity, r.method) for r in rows] == [
+        ("flat-gb", "2026-03-01T00:00:00Z", "all", 10.0, 7.0, "moderate", "stuck_sensor"),
+        ("flat-gb", "2026-03-01T11:00:00Z", "all", 10.0, 18.0, "severe", "stuck_sensor"),
+    ]
+    assert rows[0].baseline is None and rows[0].hour_of_day == 0
+    # And in the view, beside the seasonal findings, with the same columns.
+    assert anomalies.transform(obs_frame(spark, frozen)).where("method = 'stuck_sensor'").count() == 2
 
 
 @pytest.mark.parametrize(

@@ -82,9 +82,10 @@ def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_ma
     services.start(lambda stop: SpeedLayer(settings, lake).run(stop, connect_timeout=30))
     try:
         assert bridge.subscribed.wait(20)
-        # Nine stations over MQTT, three of them broken; three hours of readings every 20 minutes.
+        # Nine stations over MQTT, three of them broken; six hours of readings every 20 minutes
+        # (18, and one live round: 19 each).
         result = CliRunner().invoke(simulate, ["stations", "--count", "9", "--faulty", "3", "--interval", "20m",
-                                               "--backfill", "3h", "--rounds", "1"], obj=settings)
+                                               "--backfill", "6h", "--rounds", "1"], obj=settings)
         assert result.exit_code == 0, result.output
         # One more station pushing over HTTP.
         client = create_app(settings, {"TESTING": True, "RELOAD_SECONDS": 0, "BACKGROUND_REFRESH": False}).test_client()
@@ -103,7 +104,7 @@ def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_ma
         healthy = {f"sim-{i:03d}" for i in (0, 1, 2, 3, 4, 5, 8)} | {"roof-1"}
         wait_for(lambda: {s["station_id"] for s in catalogue.read(lake) or []} == healthy | {"sim-007"},
                  lambda: f"the catalogue: {sorted(s['station_id'] for s in catalogue.read(lake) or [])}")
-        wait_for(lambda: bridge.forwarded + bridge.dead_lettered == 90, "the bridge through the 90 MQTT readings")
+        wait_for(lambda: bridge.forwarded + bridge.dead_lettered == 171, "the bridge through the 171 MQTT readings")
         produced = bridge.forwarded + 10
         assert len(topic_messages(settings, settings.kafka_topic, produced)) == produced
         wait_for(lambda: lake_records(lake) == produced, lambda: f"{produced} records in the lake, not {lake_records(lake)}")
@@ -116,8 +117,13 @@ def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_ma
     assert {f"station-{s}" for s in healthy} <= set(stats)
     assert stats["station-roof-1"]["record_count"] == 10 and stats["station-roof-1"]["city"] == "Zurich roof"
     assert stats["station-sim-008"]["min_temperature"] == stats["station-sim-008"]["max_temperature"]  # stuck
-    assert all(stats[f"station-{s}"]["record_count"] == 10 for s in healthy)
-    assert 0 < stats["station-sim-007"]["record_count"] < 10 and "station-sim-006" not in stats
+    assert all(stats[f"station-{s}"]["record_count"] == 19 for s in healthy - {"roof-1"})
+    assert 0 < stats["station-sim-007"]["record_count"] < 19 and "station-sim-006" not in stats
+    # The stuck sensor is an anomaly: its six frozen hours, and no other station's.
+    stuck = [a for a in client.get("/api/anomalies?limit=1000").get_json()["data"]
+             if a["method"] == "stuck_sensor"]
+    assert [(a["city_id"], a["metric"]) for a in stuck] == [("station-sim-008", "all")]
+    assert 6.0 <= stuck[0]["score"] < 6.2  # hours: the backfill's six, and the seconds until the live round
     cities = {row["city_id"]: row for row in client.get("/api/cities").get_json()["data"]}
     assert all(cities[f"station-{s}"]["station"] and cities[f"station-{s}"]["latitude"] is not None for s in healthy)
     assert not any(cities[c]["station"] for c in ("london-gb", "tokyo-jp", "dubai-ae"))

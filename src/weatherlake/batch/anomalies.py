@@ -46,6 +46,15 @@ value expected from the hour of day and the neighbouring hours), ``score``, ``se
 ``seasonal_score`` (against the hour-of-day median and MAD alone), ``local_scale`` and
 ``hour_of_day``.
 
+**Stuck sensors** are found apart (``method`` ``stuck_sensor``): a run of readings of one
+location in which every scored metric keeps exactly the same value for at least
+``STUCK_HOURS`` (6) and ``STUCK_READINGS`` (4) readings. Real weather moves at least one of
+temperature (to 0.01 °C), humidity, pressure (to 0.1 hPa) and wind within hours, so such a
+run is a frozen sensor, not calm weather; each metric alone may well stay put (wind 0 m/s,
+humidity 100 % in fog). One row per run: ``timestamp`` its first reading, ``metric``
+``all``, ``value`` the frozen temperature, ``score`` the hours it lasted, severity
+``moderate`` under 12 h, ``severe`` under 24 h, ``extreme`` beyond; the other columns null.
+
 The common global rule (mean +- 3 standard deviations per city over the whole window) is
 not used: it flags the hours of a cold spell and misses a night-time spike
 (docs/batch.md; tests/batch/test_anomalies.py compares the two).
@@ -65,9 +74,13 @@ from weatherlake.batch.extract import iso_utc, round_half_up, with_hour_index
 from weatherlake.scoring import MIN_SCALE, AnomalyParams
 
 METHOD = "seasonal_mad_local_context"
+STUCK_METHOD = "stuck_sensor"
+#: A stuck run lasts at least this many hours, over at least this many readings.
+STUCK_HOURS = 6.0
+STUCK_READINGS = 4
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal data
 
-__all__ = ["COLUMNS", "METHOD", "MIN_SCALE", "AnomalyParams", "score", "transform"]
+__all__ = ["COLUMNS", "METHOD", "MIN_SCALE", "STUCK_METHOD", "AnomalyParams", "score", "stuck_sensors", "transform"]
 
 COLUMNS: tuple[str, ...] = (
     "city_id",
@@ -265,6 +278,10 @@ def transform(
     observations when the caller has it already (a run computing both views shares it).
     """
     scored = score(observations, params, seasonal)
+    return _flagged(scored, params).unionByName(stuck_sensors(observations, params))
+
+
+def _flagged(scored: DataFrame, params: AnomalyParams) -> DataFrame:
     candidates = []
     for m in params.metrics:
         value, excess = F.col(m), F.col(f"{m}__excess")
@@ -304,3 +321,41 @@ def transform(
         F.hour("ts").alias("hour_of_day"),
     )
 
+
+def stuck_sensors(observations: DataFrame, params: AnomalyParams = AnomalyParams()) -> DataFrame:
+    """Runs of readings with every metric frozen for STUCK_HOURS or more: one row each (see above).
+
+    Ordered by (hour_index, ts), the order the run's input is cached in, so the window sorts nothing."""
+    observations = with_hour_index(observations)
+    by_time = Window.partitionBy("city_id").orderBy("hour_index", "ts")
+    same = None
+    for m in params.metrics:
+        equal = F.col(m).eqNullSafe(F.lag(m).over(by_time))
+        same = equal if same is None else same & equal
+    starts = F.when(F.coalesce(same, F.lit(False)), 0).otherwise(1)
+    runs = observations.withColumn("run", F.sum(starts).over(by_time.rowsBetween(Window.unboundedPreceding, 0)))
+    lasted = runs.groupBy("city_id", "run").agg(
+        F.first("city").alias("city"),
+        F.min("ts").alias("first_ts"),
+        ((F.max(F.unix_micros("ts")) - F.min(F.unix_micros("ts"))) / 3.6e9).alias("hours"),
+        F.count(F.lit(1)).alias("readings"),
+        F.min_by("temperature", "ts").alias("value"),
+    ).where((F.col("hours") >= STUCK_HOURS) & (F.col("readings") >= STUCK_READINGS))
+    hours = F.col("hours")
+    null = F.lit(None).cast("double")
+    return lasted.select(
+        "city_id",
+        "city",
+        iso_utc("first_ts").alias("timestamp"),
+        F.lit("all").alias("metric"),
+        F.col("value").alias("value"),
+        null.alias("baseline"),
+        round_half_up(hours, 2).alias("score"),
+        F.when(hours >= 24, "extreme").when(hours >= 12, "severe").otherwise("moderate").alias("severity"),
+        F.lit(STUCK_METHOD).alias("method"),
+        null.alias("deviation"),
+        null.alias("seasonal_baseline"),
+        null.alias("seasonal_score"),
+        null.alias("local_scale"),
+        F.hour("first_ts").alias("hour_of_day"),
+    )

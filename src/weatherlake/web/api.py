@@ -253,7 +253,8 @@ def hourly_trends(loaded, config, cities, hours):
           params=(CITIES, ANOMALY_HOURS, SEVERITY, METRIC, LIMIT))
 def anomalies(loaded, config, cities, hours, severity, metric, limit):
     """The `anomalies` view plus the speed layer's provisional flags after the cutoff (`provisional: true`).
-    Anomalies the demo's synthetic source put there on purpose carry `injected: true`."""
+    Anomalies the demo's synthetic source put there on purpose carry `injected: true`. Rows with `method`
+    `stuck_sensor` (`metric` `all`) are runs of readings with every metric frozen; their `score` is the hours."""
     chosen = _cities(loaded, cities)
 
     def build():
