@@ -102,3 +102,11 @@ def test_fifty_simulated_stations_reach_kafka_through_mosquitto_and_the_bridge(b
     assert [station for station, _ in reasons] == ["sim-047"] * 7 + ["sim-048"] * 7
     assert all("out of range" in reason for _, reason in reasons[:7])  # °F, or Pa
     assert all("ahead of the receiving clock" in reason for _, reason in reasons[7:])
+
+
+def test_a_stop_ends_the_live_rounds_at_once():
+    clock = iter([NOW, NOW, NOW + timedelta(seconds=1)])
+    waited = []
+    got = list(moments(timedelta(0), timedelta(minutes=1), None, now=lambda: next(clock),
+                       wait=lambda seconds: waited.append(seconds) or True))
+    assert got == [NOW] and waited == [59.0]

@@ -83,9 +83,11 @@ def reading(station: SimulatedStation, moment: datetime, source: SyntheticSource
             "metadata": {"name": station.name, "simulated": True}}
 
 
-def moments(backfill: timedelta, interval: timedelta, rounds: int | None, now=lambda: datetime.now(UTC)) -> Iterator[datetime]:
+def moments(backfill: timedelta, interval: timedelta, rounds: int | None, now=lambda: datetime.now(UTC),
+            wait=time.sleep) -> Iterator[datetime]:
     """The times readings are taken: every ``interval`` over the last ``backfill`` (at once),
-    then one round per ``interval`` as time passes; ``rounds`` live rounds at most."""
+    then one round per ``interval`` as time passes; ``rounds`` live rounds at most.
+    ``wait(seconds)`` sleeps between rounds; a true answer ends the rounds (a stop event's wait)."""
     start = now().replace(microsecond=0)
     moment = start - backfill
     while moment < start:
@@ -98,7 +100,8 @@ def moments(backfill: timedelta, interval: timedelta, rounds: int | None, now=la
         done += 1
         if rounds is not None and done >= rounds:
             return
-        time.sleep(max(0.0, (current + interval - now()).total_seconds()))
+        if wait(max(0.0, (current + interval - now()).total_seconds())):
+            return
 
 
 def run_simulation(settings: Settings, count: int, faulty: int, interval: timedelta, backfill: timedelta,
@@ -111,7 +114,7 @@ def run_simulation(settings: Settings, count: int, faulty: int, interval: timede
     client = _connect(settings)
     published = 0
     try:
-        for moment in moments(backfill, interval, rounds):
+        for moment in moments(backfill, interval, rounds, wait=stop.wait):
             if stop.is_set():
                 break
             sent = [client.publish(topic_of(settings.mqtt_topic, s.id), orjson.dumps(reading(s, moment, source)), qos=1)
