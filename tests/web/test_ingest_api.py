@@ -109,6 +109,8 @@ def test_a_station_over_its_rate_is_told_when_to_come_back(pushing):
     answer = post(client, orjson.dumps(reading(9)))
     assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
     assert post(client, orjson.dumps(reading(9)), TOKEN_43).status_code == 202  # another station's own rate
+    too_big = post(client, ndjson(*(reading(i) for i in range(6))), TOKEN_43, NDJSON)
+    assert too_big.status_code == 429 and "send smaller batches" in too_big.get_json()["error"]["message"]
 
 
 def test_the_rate_refills_continuously():

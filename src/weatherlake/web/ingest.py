@@ -67,6 +67,10 @@ def ingest_observations():
     station = _authorize(state)
     body = _body(config)
     lines = _lines(body)
+    if len(lines) > config.ingest_rate_per_minute:
+        raise ApiError(429, "rate_limited", f"a batch of {len(lines)} readings is more than station {station} may push "
+                       f"in a minute ({config.ingest_rate_per_minute}); send smaller batches",
+                       headers={"Retry-After": "60"})
     wait = state["rate"].take(station, len(lines))
     if wait:
         raise ApiError(429, "rate_limited", f"station {station} may push {config.ingest_rate_per_minute} readings a "
