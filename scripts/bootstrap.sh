@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepare this machine for weatherlake: Java 17 (Spark), the virtualenv and its pinned
-# packages, and (with --test) what the test suite needs (Maven, Chromium, Mosquitto, docker-compose).
+# Prepare this machine for weatherlake: Java 17 (Spark), Mosquitto (weather stations), the
+# virtualenv and its pinned packages, and (with --test) what the test suite needs (Maven, Chromium, Mosquitto, docker-compose).
 # Safe to run again: it only does what is missing. Used by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +40,14 @@ if $with_test_tools && { ! command -v chromium >/dev/null || ! command -v chrome
   apt_install chromium chromium-driver
 fi
 
-# The stations bridge's tests start Debian's Mosquitto, a real MQTT broker.
-if $with_test_tools && [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
-  apt_install mosquitto
+# Debian's Mosquitto, the MQTT broker weather stations publish to: `weatherlake up` starts
+# it beside the stations bridge, and the bridge's tests start their own. Optional for up.
+if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
+  if $with_test_tools || [ "$(id -u)" -eq 0 ]; then
+    apt_install mosquitto
+  else
+    say "mosquitto is not installed: weatherlake up runs without the stations bridge (sudo apt-get install mosquitto)"
+  fi
 fi
 
 # Static checks of the Docker cluster (tests/deploy): Debian's docker-compose validates

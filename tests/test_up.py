@@ -81,7 +81,7 @@ def command_of(pid: int) -> str:
 def test_each_component_is_given_only_the_secrets_it_needs(tmp_path, monkeypatch, capfd):
     secrets = {"OPENWEATHER_API_KEY": "owm-secret-4711", "ALERT_WEBHOOK_URL": "https://user:hook-secret@hooks.test/x",
                "SMTP_URL": "smtp://user:mail-secret@127.0.0.1:25?from=a@b.c&to=d@e.f",
-               "WEATHERLAKE_API_TOKEN": "api-token-secret"}
+               "WEATHERLAKE_API_TOKEN": "api-token-secret", "MQTT_URL": "mqtt://user:mqtt-secret@127.0.0.1:1883"}
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
     # Every command loads a .env from its working directory: that must not bring them back.
@@ -90,7 +90,8 @@ def test_each_component_is_given_only_the_secrets_it_needs(tmp_path, monkeypatch
     show = ("import os; from dotenv import load_dotenv; load_dotenv('.env', override=False); "
             f"print('SECRETS=' + ','.join(n for n in {sorted(secrets)!r} if os.environ.get(n)))")
     supervisor = Supervisor()
-    names = ("producer", "sink", "speed", "alerts", "web", "scheduler", "broker", "spark-mst", "spark-wkr")
+    names = ("producer", "sink", "speed", "alerts", "web", "scheduler", "broker", "spark-mst", "spark-wkr",
+             "mosquitto", "bridge", "stations")
     for name in names:
         supervisor.start_command(name, [sys.executable, "-c", show]).wait(30)
     seen: dict[str, str] = {}
@@ -102,8 +103,9 @@ def test_each_component_is_given_only_the_secrets_it_needs(tmp_path, monkeypatch
                 if "SECRETS=" in line}
         time.sleep(0.05)
     supervisor.stop_all(timeout=5)
-    assert seen == {"producer": "OPENWEATHER_API_KEY", "alerts": "ALERT_WEBHOOK_URL,SMTP_URL",
-                    "web": "WEATHERLAKE_API_TOKEN", **{name: "" for name in names if name not in ("producer", "alerts", "web")}}
+    needing = {"producer": "OPENWEATHER_API_KEY", "alerts": "ALERT_WEBHOOK_URL,SMTP_URL", "web": "WEATHERLAKE_API_TOKEN",
+               "bridge": "MQTT_URL", "stations": "MQTT_URL"}
+    assert seen == {name: needing.get(name, "") for name in names}
 
 
 DRIVER = """
@@ -172,6 +174,10 @@ def test_up_demo_serves_every_view_for_every_city_then_stops_everything(tmp_path
         assert marked and {r["metric"] for r in marked} == {"temperature"}
         wait_for(lambda: requests.get(base + "/api/alerts", timeout=5).json()["state"] != "not_published", 60,
                  "the alert service's first write")
+        # Simulated stations through Mosquitto and the bridge: registered, on the city list.
+        wait_for(lambda: len(requests.get(base + "/api/stations", timeout=5).json()["data"]) >= 18, 120,
+                 "the simulated stations registered")
+        assert listening(1883) and listening(1883) <= {"127.0.0.1", "::1"}  # the demo's Mosquitto, loopback only
         holding_the_key = [command_of(pid) for pid in processes_with(marker)
                            if pid != up.pid and environment_of(pid).get("OPENWEATHER_API_KEY")]
         assert len(holding_the_key) == 1 and " produce " in holding_the_key[0], holding_the_key

@@ -6,6 +6,10 @@ prefixed with the component's name. Ctrl-C (or SIGTERM) stops them in reverse or
 start, so the producer flushes before the sink commits, and the sink commits before the
 broker goes away.
 
+Weather stations have their part when an MQTT broker is at hand (:func:`start_stations`):
+Mosquitto on 127.0.0.1:1883 if it is installed and nothing listens there, the bridge,
+and with ``--demo`` simulated stations.
+
 Everything listens on 127.0.0.1 only, Spark's web UIs included, and a child sees only the
 secrets it needs (:data:`SECRETS_NEEDED`): the weather API key reaches the producer alone.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from weatherlake.config import Secret, Settings
 from weatherlake.errors import WeatherlakeError
@@ -37,7 +43,7 @@ log = logging.getLogger(__name__)
 
 #: The components that need each secret setting; every other component gets it blank.
 SECRETS_NEEDED = {"OPENWEATHER_API_KEY": ("producer",), "ALERT_WEBHOOK_URL": ("alerts",), "SMTP_URL": ("alerts",),
-                  "WEATHERLAKE_API_TOKEN": ("web",)}
+                  "WEATHERLAKE_API_TOKEN": ("web",), "MQTT_URL": ("bridge", "stations")}
 #: Every secret setting (a Settings field holding a Secret), by environment variable.
 SECRETS = tuple(f.metadata["env"] for f in fields(Settings) if isinstance(f.default, Secret))
 #: Spark binds its web UIs (master, worker, each application's) to SPARK_LOCAL_IP, else to every interface.
@@ -168,7 +174,8 @@ def run_pipeline(
         supervisor.start("speed", "speed")
         supervisor.start("alerts", "alerts")
         supervisor.start("web", "serve")
-        _announce(settings, lake, standalone_spark)
+        stations = start_stations(supervisor, settings, demo)
+        _announce(settings, lake, standalone_spark, stations)
         minutes = max(1, int(analytics_every.total_seconds() // 60))
         scheduler_due = time.monotonic() + SCHEDULER_PATIENCE_SECONDS
         scheduler_started = False
@@ -259,12 +266,36 @@ def start_spark(
     return master_url
 
 
-def _announce(settings: Settings, lake: Lake, standalone_spark: bool) -> None:
+def start_stations(supervisor: Supervisor, settings: Settings, demo: bool) -> str | None:
+    """The stations bridge, and what it needs on this machine; the MQTT broker's address, or None.
+
+    With ``MQTT_URL`` on this machine and nothing listening there, Mosquitto is started
+    on its port (loopback only) when it is installed; ``--demo`` adds simulated stations.
+    """
+    url = urlsplit(settings.mqtt_url.reveal())
+    host, port = url.hostname, url.port or 1883
+    if host in ("127.0.0.1", "localhost") and not port_open("127.0.0.1", port):
+        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if binary is None:
+            log.info("stations: no MQTT broker on 127.0.0.1:%d and no mosquitto to start (apt-get install mosquitto); "
+                     "the stations bridge is not started", port)
+            return None
+        supervisor.start_command("mosquitto", [binary, "-p", str(port)])  # 2.x binds -p to loopback only
+        _wait_for_port(port, supervisor, "mosquitto")
+    supervisor.start("bridge", "bridge", "mqtt")
+    if demo:
+        supervisor.start("stations", "simulate", "stations", "--count", "20", "--interval", "10m", "--backfill", "1d")
+    return f"mqtt://{host}:{port}"
+
+
+def _announce(settings: Settings, lake: Lake, standalone_spark: bool, stations: str | None = None) -> None:
     lines = [
         f"dashboard and API  http://127.0.0.1:{settings.web_port}/",
         f"Kafka              {settings.bootstrap_servers}",
         f"lake               {lake.url}",
     ]
+    if stations:
+        lines.append(f"MQTT (stations)    {stations} (topic {settings.mqtt_topic})")
     if settings.lake_url.startswith("hdfs://"):
         lines.append(f"HDFS NameNode UI   {settings.webhdfs_url}/")
     if standalone_spark:
