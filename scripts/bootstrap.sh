@@ -50,6 +50,11 @@ if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
   fi
 fi
 
+# The SMTP notification tests make a self-signed certificate with openssl.
+if $with_test_tools && ! command -v openssl >/dev/null; then
+  apt_install openssl
+fi
+
 # Static checks of the Docker cluster (tests/deploy): Debian's docker-compose validates
 # docker-compose.yml without a Docker engine; shellcheck lints scripts/.
 if $with_test_tools && { ! command -v docker-compose >/dev/null || ! command -v shellcheck >/dev/null; }; then
