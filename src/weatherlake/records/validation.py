@@ -76,13 +76,18 @@ def validated_date(value: bytes) -> str:
 
 def parse(value: bytes) -> dict:
     """Decode one message value and validate it; raise :class:`InvalidRecord` with the reason."""
+    return validate(decode_object(value))
+
+
+def decode_object(value: bytes) -> dict:
+    """One JSON object from ``value``; :class:`InvalidRecord` if it is not JSON or not an object."""
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidRecord(f"not valid JSON: {exc}") from None
     if type(obj) is not dict:
         raise InvalidRecord(f"not valid JSON: expected an object, got {type_name(obj)}")
-    return validate(obj)
+    return obj
 
 
 def encode(record: dict) -> bytes:

@@ -37,8 +37,7 @@ class StationCatalogue:
         if not data:
             return cls()
         try:
-            document = orjson.loads(data)
-            return cls({entry["station_id"]: entry for entry in document["stations"]})
+            return cls(parse(data))
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
             raise WeatherlakeError(f"{PATH} in the lake is unreadable ({error}); move it away to rebuild it "
                                    "from the readings") from None
@@ -76,7 +75,12 @@ class StationCatalogue:
         self.dirty = False
 
 
+def parse(data: bytes) -> dict[str, dict]:
+    """station_id -> entry, from the catalogue file's bytes."""
+    return {entry["station_id"]: entry for entry in orjson.loads(data)["stations"]}
+
+
 def read(lake: Lake) -> list[dict] | None:
     """The catalogue's stations, or None when no station was ever seen."""
     data = lake.read_atomic(PATH)
-    return orjson.loads(data)["stations"] if data else None
+    return list(parse(data).values()) if data else None

@@ -28,11 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from weatherlake import records
 from weatherlake.errors import InvalidRecord
 from weatherlake.records.schema import SLUG, type_name
+from weatherlake.records.validation import decode_object
 
 #: How far ahead of the receiving clock a reading's timestamp may be.
 MAX_FUTURE = timedelta(minutes=5)
@@ -61,12 +60,7 @@ def normalise(payload: bytes, sender: str, topic_station: str | None = None, now
 
     ``topic_station`` is the station the payload's way in names (the MQTT topic's level,
     the HTTP token's station): ``authority`` says which, in a reason."""
-    try:
-        obj = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRecord(f"not valid JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise InvalidRecord(f"a reading must be a JSON object, got {type_name(obj)}")
+    obj = decode_object(payload)
     unknown = sorted(str(key) for key in obj if key not in _KNOWN)
     if unknown:
         raise InvalidRecord(f"unexpected field '{unknown[0]}' in a station reading")

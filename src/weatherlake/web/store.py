@@ -272,8 +272,7 @@ class ViewStore:
         self._loaded: Loaded | None = None
         self._checked = 0.0
         self._snapshot_bytes: bytes | None = None
-        self._alerts_bytes: bytes | None = None
-        self._stations_bytes: bytes | None = None
+        self._small_files: dict[str, bytes | None] = {}  # path -> the bytes last read (see _small_file)
         self._snapshots = SnapshotDecoder()  # unchanged cities keep their parsed entry
         self._refresh_lock = threading.Lock()
         self._refreshing = False
@@ -368,18 +367,12 @@ class ViewStore:
         injected_keys = injected.keys(lake.read_atomic(injected.PATH))
         if old is not None and injected_keys != old.injected:
             changed = True
-        alerts_data = lake.read_atomic(ALERTS_PATH)
-        alerts = old.alerts if old else None
-        if alerts_data != self._alerts_bytes:
-            alerts = orjson.loads(alerts_data) if alerts_data else None
-            self._alerts_bytes = alerts_data
-            changed = True
-        stations_data = lake.read_atomic(stations_catalogue.PATH)
-        stations = old.stations if old else {}
-        if stations_data != self._stations_bytes:
-            stations = {s["station_id"]: s for s in orjson.loads(stations_data)["stations"]} if stations_data else {}
-            self._stations_bytes = stations_data
-            changed = True
+        alerts, alerts_changed = self._small_file(lake, ALERTS_PATH, lambda data: orjson.loads(data) if data else None,
+                                                  old.alerts if old else None)
+        stations, stations_changed = self._small_file(
+            lake, stations_catalogue.PATH, lambda data: stations_catalogue.parse(data) if data else {},
+            old.stations if old else {})
+        changed = changed or alerts_changed or stations_changed
         if not changed:
             old.lake_error, old.checked_at = None, time.time()
             return old
@@ -389,6 +382,16 @@ class ViewStore:
         if old is not None and injected_keys == old.injected:
             loaded.inherit(old)
         return loaded
+
+    def _small_file(self, lake: Lake, path: str, parse: Callable[[bytes | None], object], previous):
+        """(content, changed) of a small file written atomically (the alerts, the stations'
+        catalogue): ``parse(bytes or None)`` only when its bytes changed since the last
+        read, else ``previous``."""
+        data = lake.read_atomic(path)
+        if data == self._small_files.get(path):
+            return previous, False
+        self._small_files[path] = data
+        return parse(data), True
 
     def _sink_offsets(self, lake: Lake) -> dict[int, int]:
         """What the lake sink has committed per partition (its state, see lake/layout.py)."""
