@@ -99,7 +99,6 @@ def make_state(config: Settings) -> dict:
     return {"tokens": tokens, "rate": RateLimit(config.ingest_rate_per_minute)}
 
 
-
 def _authorize(state: dict) -> str:
     if state["tokens"] is None:
         raise ApiError(403, "ingest_disabled", "station push is disabled: set STATION_TOKENS on the server")
