@@ -127,6 +127,11 @@ class Settings:
     station_tokens: str = field(default="", metadata={"env": "STATION_TOKENS"})
     ingest_max_bytes: int = field(default=1024 * 1024, metadata={"env": "INGEST_MAX_BYTES"})
     ingest_rate_per_minute: int = field(default=600, metadata={"env": "INGEST_RATE_PER_MINUTE"})
+    # The export for ELT tools (GET /api/export/observations, docs/elt.md): a file of
+    # "<client> <token>" lines (unset: the endpoint is disabled) and the requests a
+    # client may make per minute (per web worker).
+    export_tokens: str = field(default="", metadata={"env": "EXPORT_TOKENS"})
+    export_rate_per_minute: int = field(default=120, metadata={"env": "EXPORT_RATE_PER_MINUTE"})
     # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
     api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
@@ -189,7 +194,7 @@ class Settings:
         if self.weather_source not in SOURCES:
             raise ConfigError(f"WEATHER_SOURCE must be one of {', '.join(SOURCES)}, got {self.weather_source!r}")
         for name in ("kafka_partitions", "kafka_replication_factor", "sink_max_records", "sink_max_bytes",
-                     "ingest_max_bytes", "ingest_rate_per_minute"):
+                     "ingest_max_bytes", "ingest_rate_per_minute", "export_rate_per_minute"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be at least 1, got {getattr(self, name)}")
         for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):

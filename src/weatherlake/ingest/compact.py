@@ -5,12 +5,13 @@ A run of consecutive small files of one partition is merged into one file named 
 run's first and last offset, so its range covers exactly the files it replaces and no
 other. Each merge is journalled:
 
-1. the merged lines are written to ``raw/_tmp/compact+<name>``;
+1. the merged lines are written to ``raw/_tmp/compact+<name>``, and the merged file's
+   index (its segments, :mod:`weatherlake.lake.segments`) beside the date's others;
 2. ``raw/_state/compact+<date>.json`` names the output and its inputs — the commit point;
 3. the merged file is renamed into the date directory;
-4. the inputs are deleted, then the journal.
+4. the inputs are deleted (each with its index, if it was a merged file), then the journal.
 
-A crash before step 2 leaves a stray tmp file (deleted on the next run); after it, the
+A crash before step 2 leaves a stray tmp file and index (deleted on the next run); after it, the
 next run finishes steps 3-4 from the journal, deleting a merge's inputs only once its
 output is in place. Between steps 3 and 4 a reader can see a merged file and the files
 it replaces; :func:`live_files` drops files whose offset range lies inside another
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 import orjson
 
 from weatherlake.errors import TargetExists, WeatherlakeError
-from weatherlake.lake import Lake, join
+from weatherlake.lake import Lake, join, segments
 from weatherlake.lake.layout import STATE, TMP, date_dir, file_name, live_files, new_token, parse_file_name
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,7 @@ def recover(lake: Lake, date: str) -> bool:
                     # Neither the merged file nor its tmp: keep the inputs, they are the data.
                     log.error("compaction of %s: %s is missing; keeping its inputs", date, merge["output"])
                     continue
-                for name in merge["inputs"]:
-                    lake.delete(name)
+                _delete_inputs(lake, date, merge["inputs"])
             recovered = True
             log.info("finished an interrupted compaction of %s", date)
         lake.delete(journal_path)
@@ -155,7 +155,17 @@ def recover(lake: Lake, date: str) -> bool:
     for name in lake.list(TMP):
         if name.startswith(prefix):  # never reached its commit point
             lake.delete(join(TMP, name))
+            output = name[len(prefix):]
+            if not lake.exists(join(date_dir(date), output)):
+                lake.delete(segments.index_path(date, output))
     return recovered
+
+
+def _delete_inputs(lake: Lake, date: str, paths: list[str]) -> None:
+    """Delete a merge's inputs, each before its index (a merged file always has its index)."""
+    for path in paths:
+        lake.delete(path)
+        lake.delete(segments.index_path(date, path.rpartition("/")[2]))
 
 
 def plan(names: list[str], sizes: dict[str, int], target_bytes: int) -> list[list[str]]:
@@ -205,13 +215,15 @@ def _compact(lake: Lake, date: str, target_bytes: int) -> CompactionResult:
         last = parse_file_name(run[-1])[3]
         name = file_name(topic, partition, first, last)
         tmp = join(TMP, f"compact+{date}+{name}")
-        lake.write(tmp, b"".join(lake.read(join(directory, n)) for n in run))
+        inputs = [(n, lake.read(join(directory, n))) for n in run]
+        lake.write(tmp, b"".join(data for _, data in inputs))
+        lake.write(segments.index_path(date, name), segments.merged_index(lake, date, inputs))
+        del inputs
         merges.append({"tmp": tmp, "output": join(directory, name), "inputs": [join(directory, n) for n in run]})
     lake.write_atomic(_journal_path(date), orjson.dumps({"merges": merges}))  # the commit point
     for merge in merges:
         lake.rename(merge["tmp"], merge["output"])
-        for path in merge["inputs"]:
-            lake.delete(path)
+        _delete_inputs(lake, date, merge["inputs"])
     lake.delete(_journal_path(date))
     inputs = sum(len(r) for r in runs)
     log.info("compacted %s: %d files merged into %d", date, inputs, len(merges))

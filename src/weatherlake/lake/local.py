@@ -8,6 +8,7 @@ fails if the name exists, atomically) and the old name is then unlinked.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -130,11 +131,16 @@ class LocalLake(Lake):
             return []
 
     def sizes(self, directory: str) -> dict[str, int]:
+        sizes = {}
         try:
             with os.scandir(self._path(directory)) as entries:
-                return {e.name: e.stat().st_size for e in entries if e.is_file(follow_symlinks=False)}
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):  # deleted since the directory was read
+                        if entry.is_file(follow_symlinks=False):
+                            sizes[entry.name] = entry.stat().st_size
         except (FileNotFoundError, NotADirectoryError):
             return {}
+        return sizes
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(self._path(path))

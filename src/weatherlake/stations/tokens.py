@@ -26,27 +26,30 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def load_tokens(path: str) -> dict[str, str]:
-    """{sha256(token): station_id} from the file at ``path``; ConfigError naming the line if it is bad."""
+def load_tokens(path: str, setting: str = "STATION_TOKENS", owner: str = "station") -> dict[str, str]:
+    """{sha256(token): station_id} from the file at ``path``; ConfigError naming the line if it is bad.
+
+    The export's client tokens (``EXPORT_TOKENS``) have the same format, with client names.
+    """
     try:
         text = Path(path).read_text()
     except OSError as error:
-        raise ConfigError(f"STATION_TOKENS: cannot read {path}: {error.strerror}") from None
+        raise ConfigError(f"{setting}: cannot read {path}: {error.strerror}") from None
     tokens: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
-        where = f"STATION_TOKENS {path}, line {number}"
+        where = f"{setting} {path}, line {number}"
         if len(parts) != 2:
-            raise ConfigError(f"{where}: expected '<station_id> <token>'")
+            raise ConfigError(f"{where}: expected '<{owner}_id> <token>'")
         station, token = parts
         if not SLUG.ok(station):
-            raise ConfigError(f"{where}: station id {station!r} is not a lowercase slug")
+            raise ConfigError(f"{where}: {owner} id {station!r} is not a lowercase slug")
         if len(token) < MIN_TOKEN_LENGTH:
             raise ConfigError(f"{where}: the token is shorter than {MIN_TOKEN_LENGTH} characters")
         if digest(token) in tokens:
-            raise ConfigError(f"{where}: the token is already given to another station")
+            raise ConfigError(f"{where}: the token is already given to another {owner}")
         tokens[digest(token)] = station
     return tokens

@@ -49,10 +49,12 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"WEB_RELOAD_SECONDS must not be negative, got {settings.web_reload_seconds}")
     if settings.dashboard_refresh_seconds < 0:
         raise ConfigError(f"DASHBOARD_REFRESH_SECONDS must not be negative, got {settings.dashboard_refresh_seconds}")
-    if settings.station_tokens:
-        from weatherlake.stations.tokens import load_tokens
+    from weatherlake.stations.tokens import load_tokens
 
+    if settings.station_tokens:
         load_tokens(settings.station_tokens)  # a bad line: ConfigError naming it, before a worker starts
+    if settings.export_tokens:
+        load_tokens(settings.export_tokens, "EXPORT_TOKENS", "client")
 
 
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     and the budget of one ``/api/raw-data`` request: ``RAW_MAX_BYTES``,
     ``RAW_MAX_RECORDS``, ``RAW_MAX_SECONDS`` (:mod:`weatherlake.web.raw`).
     """
-    from weatherlake.web import api, dashboard, ingest, raw
+    from weatherlake.web import api, dashboard, export, ingest, raw
 
     settings = settings or Settings.from_env()
     check_settings(settings)
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     if test_config:
         app.config.update(test_config)
     app.extensions["weatherlake"] = {"settings": settings, "store": _view_store(settings, app.config),
-                                     "ingest": ingest.make_state(settings)}
+                                     "ingest": ingest.make_state(settings), "export": export.make_state(settings)}
     app.register_blueprint(api.api)
     app.register_blueprint(dashboard.dashboard)
     _answer_errors_in_json(app)

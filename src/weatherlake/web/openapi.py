@@ -148,6 +148,7 @@ def document() -> dict:
         }
     paths.update(_alert_paths())
     paths.update(_ingest_paths())
+    paths.update(_export_paths())
     paths["/api/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition)",
@@ -171,7 +172,9 @@ def document() -> dict:
         "paths": paths,
         "components": {"schemas": SCHEMAS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                                      "description": "WEATHERLAKE_API_TOKEN"}}},
+                                                      "description": "WEATHERLAKE_API_TOKEN; a station's token "
+                                                                     "(STATION_TOKENS) for the push; a client's "
+                                                                     "(EXPORT_TOKENS) for the export"}}},
     }
 
 
@@ -248,6 +251,40 @@ def _ingest_paths() -> dict:
             "415": _error("Neither application/json nor application/x-ndjson."),
             "429": _error("The station is over INGEST_RATE_PER_MINUTE readings; see Retry-After."),
             "503": _error("The observation topic cannot be reached."),
+        },
+    }}}
+
+
+def _export_paths() -> dict:
+    """ELT tools pulling every raw record (weatherlake.web.export)."""
+    from weatherlake.web.export import PARAMS
+
+    record = {"allOf": [{"$ref": "#/components/schemas/Observation"},
+                        _obj({"_partition": {**_STR, "description": "the lake partition, `<topic>+<n>`"},
+                              "_position": {**_INT, "description": "grows through a partition; never reused"}},
+                             ("_partition", "_position"))]}
+    page = _obj({"count": _INT, "has_more": {"type": "boolean", "description": "false: this page reached the end"},
+                 "next_cursor": {**_STR, "description": "ask with it for the next page, or later for what is new"},
+                 "records": {"type": "array", "items": record}},
+                ("count", "has_more", "next_cursor", "records"))
+    return {"/api/export/observations": {"get": {
+        "operationId": "export_observations",
+        "summary": "Every raw record exactly once, in pages, for ELT tools",
+        "description": "Pages from no cursor until `has_more` is false give every record in the lake once, in a "
+                       "stable order (per lake partition), while data arrives and compaction runs; a later request "
+                       "with the last `next_cursor` gives only what is new. A record is as committed to the lake, "
+                       "plus `_partition` and `_position`. Needs `Authorization: Bearer <a client's token>` "
+                       "(EXPORT_TOKENS); see docs/elt.md.",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": p.name, "in": "query", "required": False, "description": p.description,
+                        "schema": p.schema()} for p in PARAMS],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": page}}},
+            "400": _error("A parameter is unknown, repeated or invalid, or the cursor is not one this API gave."),
+            "401": _error("The bearer token is missing or no client's."),
+            "403": _error("The export is disabled: no EXPORT_TOKENS is configured."),
+            "429": _error("The client is over EXPORT_RATE_PER_MINUTE requests; see Retry-After."),
+            "503": _error("The raw lake could not be read (or kept changing under compaction): try again."),
         },
     }}}
 

@@ -38,16 +38,17 @@ class ApiError(WeatherlakeError):
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int", "choice", "cities", "date", "name"
+    kind: str  # "int", "choice", "cities", "date", "name", "pattern"
     description: str
     default: object = None
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    pattern: str = ""  # of a "pattern" parameter: the whole value must match
 
     def parse(self, raw: str) -> object:
         if self.kind == "int":
-            if not re.fullmatch(r"-?\d{1,9}", raw):
+            if not re.fullmatch(r"-?\d{1,19}", raw):
                 raise _invalid(self, raw, "an integer")
             value = int(raw)
             if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
@@ -67,6 +68,10 @@ class Param:
         if self.kind == "name":
             if not NAME.fullmatch(raw):
                 raise _invalid(self, raw, "a name of lowercase letters, digits, - and _")
+            return raw
+        if self.kind == "pattern":
+            if not re.fullmatch(self.pattern, raw):
+                raise _invalid(self, raw, f"a value matching {self.pattern}")
             return raw
         if self.kind == "cities":
             if not CITY_LIST.fullmatch(raw):
@@ -88,6 +93,8 @@ class Param:
             schema = {"type": "string", "format": "date"}
         elif self.kind == "name":
             schema = {"type": "string", "pattern": f"^{NAME.pattern}$"}
+        elif self.kind == "pattern":
+            schema = {"type": "string", "pattern": f"^{self.pattern}$"}
         else:
             more = (self.maximum or MAX_CITIES) - 1
             schema = {"type": "string", "pattern": f"^{CITY_ID}(?:,{CITY_ID}){{0,{more}}}$"}
