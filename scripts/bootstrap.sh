@@ -71,6 +71,18 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
+# The ELT test runs docs/elt.md's Airbyte manifest with Airbyte's own runner, from a
+# virtualenv of its own: the CDK's many pins stay out of weatherlake's.
+if $with_test_tools; then
+  airbyte_digest=$(sha256sum requirements/airbyte.txt | cut -d' ' -f1)
+  if [ ! -f .venv-airbyte/.installed ] || [ "$(cat .venv-airbyte/.installed)" != "$airbyte_digest" ]; then
+    say "installing requirements/airbyte.txt into .venv-airbyte"
+    [ -x .venv-airbyte/bin/python ] || "$python" -m venv .venv-airbyte
+    .venv-airbyte/bin/python -m pip install -q --disable-pip-version-check -r requirements/airbyte.txt
+    echo "$airbyte_digest" > .venv-airbyte/.installed
+  fi
+fi
+
 requirements=requirements/local.txt
 $with_test_tools && requirements=requirements/dev.txt
 stamp=".venv/.installed-$(basename "$requirements" .txt)"

@@ -28,3 +28,8 @@ LATEST = "_LATEST"
 def latest_path(view: str) -> str:
     """``analytics/<view>/_LATEST``, the view's pointer to its newest complete run."""
     return join(ANALYTICS_DIR, view, LATEST)
+
+
+def run_path(view: str, run_id: str) -> str:
+    """``analytics/<view>/run=<run_id>``, the directory of one run's rows."""
+    return join(ANALYTICS_DIR, view, f"run={run_id}")

@@ -12,6 +12,7 @@ from tests.factories import key_of
 from tests.ingest.test_pipeline import publish, running_sink, wait_for
 from tests.lake.test_export import Feed, lake_lines
 from tests.lakeview import committed
+from tests.web.lakedata import publish_view
 from weatherlake.errors import ConfigError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.compact import CompactionRunning, compact_date
@@ -91,6 +92,14 @@ def test_a_partition_and_a_position_page_as_the_cursor_does(make_settings, token
             break
         after = body["records"][-1]["_position"]
     assert got == [r for r in everything if r["_partition"] == partition]
+    paged, cursor = [], None  # the sync starts at after; its pages go on with next_cursor
+    while True:
+        body = get(client, partition=partition, after=-1, limit=5, **({"cursor": cursor} if cursor else {})).get_json()
+        paged += body["records"]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            break
+    assert paged == got
 
 
 def test_the_export_needs_a_clients_token(make_settings, tokens):
@@ -104,15 +113,17 @@ def test_the_export_needs_a_clients_token(make_settings, tokens):
 
 def test_bad_parameters_are_400_with_a_json_error(make_settings, tokens):
     client = make_client(make_settings(export_tokens=tokens))
-    forged = encode_cursor({"weather.observations+0": 5})[:-3] + "AAA"
+    forged = encode_cursor({"v": 1, "positions": {"weather.observations+0": 5}})[:-3] + "AAA"
     for params in ({"cursor": "!!"}, {"cursor": forged}, {"cursor": "eyJ2IjoyfQ"}, {"after": 3},
                    {"partition": "weather.observations+0"}, {"limit": 0}, {"limit": 10_001},
-                   {"cursor": encode_cursor({}), "partition": "weather.observations+0", "after": 1},
                    {"partition": "no-number", "after": 1}, {"since": "yesterday"}):
         answer = get(client, **params)
         assert answer.status_code == 400, params
         assert answer.get_json()["error"]["code"] in ("invalid_parameter", "unknown_parameter")
-    assert decode_cursor(encode_cursor({"t+0": 3, "t+1": 0})) == {"t+0": 3, "t+1": 0}
+    for positions in ({"t+0": -1}, {"t 0": 1}, {"t+0": "1"}, []):
+        answer = get(client, cursor=encode_cursor({"v": 1, "positions": positions}))
+        assert answer.status_code == 400, positions
+    assert decode_cursor(encode_cursor({"v": 1, "positions": {"t+0": 3}})) == {"v": 1, "positions": {"t+0": 3}}
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(make_settings, tokens):
@@ -170,3 +181,61 @@ def test_a_client_paging_while_data_flows_and_compaction_runs_gets_everything_on
     keys = Counter(key_of(r) for r in exported)
     assert len(keys) == count and set(keys.values()) == {1}
     assert Counter(line_of(r) for r in exported) == lake_lines(lake)
+
+
+def view_rows(n: int, run: str) -> list[dict]:
+    return [{"city_id": f"city-{i:03d}", "record_count": i, "run": run} for i in range(n)]
+
+
+def get_view(client, view: str = "city_stats", **params):
+    return client.get(f"/api/export/views/{view}", query_string=params, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def page_view(client, cursor: str | None = None, limit: int = 4) -> tuple[list[dict], list[dict], str]:
+    """(rows, page bodies, last cursor) until has_more is false."""
+    rows, bodies = [], []
+    while True:
+        answer = get_view(client, limit=limit, **({"cursor": cursor} if cursor else {}))
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        bodies.append(body)
+        rows += body["records"]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            return rows, bodies, cursor
+
+
+def test_a_view_is_paged_whole_then_replaced_by_its_next_run(make_settings, tokens):
+    settings = make_settings(export_tokens=tokens)
+    lake = open_lake(settings)
+    client = make_client(settings)
+    assert get_view(client).status_code == 404
+    first_run = "20261121T000000Z-0001"
+    publish_view(lake, "city_stats", view_rows(10, "first"), cutoff="2026-11-21T00:00:00Z", run_id=first_run)
+    lake.write(f"analytics/city_stats/run={first_run}/part-00001-5f1c-c000.json",
+               b"".join(orjson.dumps(r) + b"\n" for r in view_rows(13, "first")[10:]))
+    rows, bodies, cursor = page_view(client)
+    assert rows == view_rows(13, "first") and len(bodies) >= 4
+    assert {b["run_id"] for b in bodies} == {first_run} and {b["replaces"] for b in bodies} == {None}
+    assert get_view(client, cursor=cursor).get_json()["records"] == []  # nothing newer
+    second_run = "20261121T010000Z-0002"
+    publish_view(lake, "city_stats", view_rows(5, "second"), cutoff="2026-11-21T01:00:00Z", run_id=second_run)
+    rows, bodies, _ = page_view(client, cursor)
+    assert rows == view_rows(5, "second")
+    assert bodies[0]["run_id"] == second_run and bodies[0]["replaces"] == first_run
+
+
+def test_a_view_run_removed_while_it_is_paged_is_410(make_settings, tokens):
+    settings = make_settings(export_tokens=tokens)
+    lake = open_lake(settings)
+    client = make_client(settings)
+    publish_view(lake, "anomalies", view_rows(6, "first"), cutoff=None, run_id="20261121T000000Z-0001")
+    cursor = get_view(client, "anomalies", limit=2).get_json()["next_cursor"]
+    run = "analytics/anomalies/run=20261121T000000Z-0001"
+    for name in lake.list(run):  # pruned by a later batch run
+        lake.delete(f"{run}/{name}")
+    lake.delete(run)
+    gone = get_view(client, "anomalies", cursor=cursor)
+    assert gone.status_code == 410 and gone.get_json()["error"]["code"] == "run_gone"
+    assert get_view(client, "no_such_view").status_code == 404
+    assert get_view(client, "city_stats", cursor=cursor).status_code == 400  # another view's cursor

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from weatherlake.batch.hadoopfs import SparkLake
 from weatherlake.lake.base import join
-from weatherlake.views import ANALYTICS_DIR, latest_path
+from weatherlake.views import ANALYTICS_DIR, latest_path, run_path
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def view_dir(view: str) -> str:
 
 
 def run_dir(view: str, run_id: str) -> str:
-    return join(ANALYTICS_DIR, view, f"{RUN_PREFIX}{run_id}")
+    return run_path(view, run_id)
 
 
 @dataclass(frozen=True)

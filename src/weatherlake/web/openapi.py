@@ -257,7 +257,8 @@ def _ingest_paths() -> dict:
 
 def _export_paths() -> dict:
     """ELT tools pulling every raw record (weatherlake.web.export)."""
-    from weatherlake.web.export import PARAMS
+    from weatherlake.speed.published import VIEWS
+    from weatherlake.web.export import PARAMS, VIEW_PARAMS
 
     record = {"allOf": [{"$ref": "#/components/schemas/Observation"},
                         _obj({"_partition": {**_STR, "description": "the lake partition, `<topic>+<n>`"},
@@ -267,7 +268,38 @@ def _export_paths() -> dict:
                  "next_cursor": {**_STR, "description": "ask with it for the next page, or later for what is new"},
                  "records": {"type": "array", "items": record}},
                 ("count", "has_more", "next_cursor", "records"))
-    return {"/api/export/observations": {"get": {
+    view_page = _obj({"view": _STR, "run_id": {**_STR, "description": "the batch run the rows are of"},
+                      "replaces": {**_OPT_STR, "description": "on the first page of a newer run: the run it replaces"},
+                      "count": _INT, "has_more": {"type": "boolean"}, "next_cursor": _STR,
+                      "records": {"type": "array", "items": {"type": "object"}}},
+                     ("view", "run_id", "replaces", "count", "has_more", "next_cursor", "records"))
+    denied = {
+        "401": _error("The bearer token is missing or no client's."),
+        "403": _error("The export is disabled: no EXPORT_TOKENS is configured."),
+        "429": _error("The client is over EXPORT_RATE_PER_MINUTE requests; see Retry-After."),
+        "503": _error("The lake could not be read (or kept changing under compaction): try again."),
+    }
+    views = {"/api/export/views/{view}": {"get": {
+        "operationId": "export_view",
+        "summary": "A batch view's newest run, in pages, for ELT tools",
+        "description": "Pages through the run the view's `_LATEST` names, rows in file order. A later request with "
+                       "the last `next_cursor` gives the newer run whole (`replaces` names the old one) when there "
+                       "is one, else nothing. Needs a client's token (EXPORT_TOKENS); see docs/elt.md.",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": "view", "in": "path", "required": True, "description": "The view.",
+                        "schema": {"type": "string", "enum": list(VIEWS)}}]
+                      + [{"name": p.name, "in": "query", "required": False, "description": p.description,
+                          "schema": p.schema()} for p in VIEW_PARAMS],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": view_page}}},
+            "400": _error("A parameter is unknown, repeated or invalid, or the cursor is not one this API gave "
+                          "for this view."),
+            "404": _error("No such view, or it has no published run yet."),
+            "410": _error("The run the cursor pages was replaced and removed meanwhile: start again without one."),
+            **denied,
+        },
+    }}}
+    return views | {"/api/export/observations": {"get": {
         "operationId": "export_observations",
         "summary": "Every raw record exactly once, in pages, for ELT tools",
         "description": "Pages from no cursor until `has_more` is false give every record in the lake once, in a "
@@ -281,10 +313,7 @@ def _export_paths() -> dict:
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {"schema": page}}},
             "400": _error("A parameter is unknown, repeated or invalid, or the cursor is not one this API gave."),
-            "401": _error("The bearer token is missing or no client's."),
-            "403": _error("The export is disabled: no EXPORT_TOKENS is configured."),
-            "429": _error("The client is over EXPORT_RATE_PER_MINUTE requests; see Retry-After."),
-            "503": _error("The raw lake could not be read (or kept changing under compaction): try again."),
+            **denied,
         },
     }}}
 
