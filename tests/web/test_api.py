@@ -214,6 +214,14 @@ def test_temperature_chart_marks_the_anomalies(client, published):
     assert marks["x"] == ["2026-11-20 03:01:00"] and marks["y"] == [25.0]
 
 
+def test_a_station_is_named_as_one_in_chart_legends(client, lake):
+    rows = [data.observation("station-ws-0042", data.START, 1, city="Roof of the lab", schema_version=2,
+                             station_id="ws-0042", source="station")]
+    write_snapshot(lake, rows, cutoff=None, generated_at="2026-11-20T01:00:00Z")
+    body = get(client, "/api/temperature-chart?cities=station-ws-0042")
+    assert body["data"][0]["name"] == "Roof of the lab (station)"
+
+
 def test_text_from_the_data_is_escaped_in_figures(client, lake):
     evil = "<img src=x onerror=alert(1)>"
     rows = [data.observation("evil-xx", data.START, 1, city=evil)]

@@ -22,8 +22,10 @@ the merged file) makes the page be read again from a new listing.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from weatherlake.errors import LakeUnavailable
@@ -160,11 +162,9 @@ class Exporter:
         reached = dict(positions)
         for key in keys:
             position = positions.get(key, 0)
-            while len(records) < limit:
-                window = self._window(lake, files.get(key, []), position, upper.get(key, 0))
-                if window is None:
+            for start, end, segments in self._windows(lake, files.get(key, []), position, upper.get(key, 0)):
+                if len(records) >= limit:
                     break
-                start, end, segments = window
                 skip = max(0, position - start)
                 lines, rest = self._lines(lake, segments, skip, limit - len(records))
                 records += [Record(key, start + skip + i, line) for i, line in enumerate(lines)]
@@ -174,39 +174,59 @@ class Exporter:
                 break
         return Page(records, reached, more=len(records) >= limit)
 
-    def _window(
-        self, lake: Lake, files: list[LakeFile], position: int, upper: int
-    ) -> tuple[int, int, list[Segment]] | None:
-        """(lowest offset, highest offset + 1, segments) of the first window ending above
-        ``position``, of the segments below ``upper``; None if there is none."""
+    def _windows(self, lake: Lake, files: list[LakeFile], position: int,
+                 upper: int) -> Iterator[tuple[int, int, list[Segment]]]:
+        """(lowest offset, highest offset + 1, segments by (date, first)) of each window below
+        ``upper``, from the first one ending above ``position`` on, in order."""
         low = position
         while True:
-            segments = sorted(
-                (
-                    s
-                    for f in files
-                    if f.last >= low and f.first < upper
-                    for s in self._segments(lake, f)
-                    if low <= s.last < upper
-                ),
-                key=lambda s: s.first,
-            )
-            group: list[Segment] = []
-            high = -1
-            for segment in segments:
-                if group and segment.first > high:
-                    if high >= position:
-                        break
-                    group = []
-                group.append(segment)
-                high = max(high, segment.last)
-            if not group or high < position:
-                return None
-            start = group[0].first
-            if start >= low:
-                group.sort(key=lambda s: (s.date, s.first))
-                return start, high + 1, group
-            low = start  # segments ending below ``low`` may belong to this window too
+            windows = self._scan(lake, files, low, upper)
+            for start, end, segments in windows:
+                if end <= position:
+                    continue
+                if start < low:
+                    low = start  # segments ending below ``low`` may belong to this window: scan again
+                    break
+                yield start, end, segments
+                yield from windows  # each begins above ``position``: none of its segments was left out
+                return
+            else:
+                return
+
+    def _scan(self, lake: Lake, files: list[LakeFile], low: int,
+              upper: int) -> Iterator[tuple[int, int, list[Segment]]]:
+        """The windows made of the segments ending in ``low..upper - 1``, in order; files are
+        opened (their indexes read) only as the windows reach them."""
+        files = sorted((f for f in files if f.last >= low and f.first < upper), key=lambda f: f.first)
+        heap: list[tuple[int, int, Segment]] = []
+        opened = 0
+        order = itertools.count()
+
+        def open_until(offset: int) -> None:
+            nonlocal opened
+            while opened < len(files) and files[opened].first <= offset:
+                for segment in self._segments(lake, files[opened]):
+                    if low <= segment.last < upper:
+                        heapq.heappush(heap, (segment.first, next(order), segment))
+                opened += 1
+
+        while True:
+            if not heap:
+                if opened == len(files):
+                    return
+                open_until(files[opened].first)
+                continue
+            open_until(heap[0][0])  # a file not opened yet may hold a segment beginning lower
+            segment = heapq.heappop(heap)[2]
+            group, high = [segment], segment.last
+            open_until(high)
+            while heap and heap[0][0] <= high:
+                other = heapq.heappop(heap)[2]
+                group.append(other)
+                high = max(high, other.last)
+                open_until(high)
+            group.sort(key=lambda s: (s.date, s.first))
+            yield segment.first, high + 1, group
 
     def _segments(self, lake: Lake, file: LakeFile) -> list[Segment]:
         key = ("segments", file.date, file.name)

@@ -64,16 +64,17 @@ def raw_dates(lake: Lake) -> list[str]:
 
 def live_files(names: list[str]) -> list[str]:
     """Committed file names of one date directory, minus those a merged file supersedes."""
-    spans = [(parsed, name) for name in names if (parsed := parse_file_name(name))]
+    spans = sorted((parsed[0], parsed[1], parsed[2], -parsed[3], name)
+                   for name in names if (parsed := parse_file_name(name)))
     live = []
-    for (topic, partition, first, last), name in spans:
-        covered = any(
-            other_topic == topic and other_partition == partition and lo <= first and last <= hi
-            and (lo, hi) != (first, last)
-            for (other_topic, other_partition, lo, hi), _ in spans
-        )
-        if not covered:
-            live.append(name)
+    reach: tuple[str, int, int] | None = None  # (topic, partition, highest last so far)
+    for topic, partition, _, negative_last, name in spans:
+        last = -negative_last
+        # By first offset, widest first: a file is covered by an earlier one reaching as far.
+        if reach is not None and reach[:2] == (topic, partition) and reach[2] >= last:
+            continue
+        live.append(name)
+        reach = (topic, partition, last)
     return sorted(live)
 
 

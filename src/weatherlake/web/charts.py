@@ -13,6 +13,8 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from weatherlake.stations.readings import CITY_PREFIX
+
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 SEVERITY_COLOURS = {"moderate": "#f2a900", "severe": "#e4572e", "extreme": "#a1001a"}
 ALERT_COLOURS = {"info": "#2f6fb3", "warning": "#d97706", "critical": "#b91c1c"}
@@ -59,7 +61,9 @@ def _by_city(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def _label(row: dict) -> str:
-    return html.escape(row.get("city") or row["city_id"])
+    """The legend's name of a location: a station's says so."""
+    label = row.get("city") or row["city_id"]
+    return html.escape(label + (" (station)" if row["city_id"].startswith(CITY_PREFIX) else ""))
 
 
 def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
