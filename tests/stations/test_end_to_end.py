@@ -26,7 +26,10 @@ from weatherlake.web import create_app
 
 pytestmark = [pytest.mark.broker, pytest.mark.spark, pytest.mark.slow]
 
-TOKEN = "token-of-the-roof-station"
+TOKENS = {"roof-1": "token-of-the-roof-station", "roof-2": "token-of-the-yard-station"}
+#: Simulated stations; the last three are broken (units, clock, stuck: weatherlake.stations.simulate).
+COUNT = 50
+UNITS, CLOCK, STUCK = (f"sim-{i:03d}" for i in range(COUNT - 3, COUNT))
 SPARK_ARGS = ["--driver-memory", "1g", "--conf", "spark.sql.shuffle.partitions=2",
               "--conf", "spark.default.parallelism=2", "--conf", "spark.ui.enabled=false"]
 
@@ -69,7 +72,7 @@ def lake_records(lake) -> int:
 def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_map(broker, make_settings, mosquitto,  # noqa: F811
                                                                                     tmp_path):
     tokens = tmp_path / "station_tokens"
-    tokens.write_text(f"roof-1 {TOKEN}\n")
+    tokens.write_text("".join(f"{station} {token}\n" for station, token in TOKENS.items()))
     settings = make_settings(broker, mqtt_url=Secret(mosquitto), mqtt_client_id=f"bridge-{uuid.uuid4().hex[:6]}",
                              cities=("london-gb", "tokyo-jp", "dubai-ae"), station_tokens=str(tokens),
                              speed_snapshot_seconds=0.5, sink_max_age_seconds=0.5)
@@ -82,30 +85,32 @@ def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_ma
     services.start(lambda stop: SpeedLayer(settings, lake).run(stop, connect_timeout=30))
     try:
         assert bridge.subscribed.wait(20)
-        # Nine stations over MQTT, three of them broken; six hours of readings every 20 minutes
+        # Fifty stations over MQTT, three of them broken; six hours of readings every 20 minutes
         # (18, and one live round: 19 each).
-        result = CliRunner().invoke(simulate, ["stations", "--count", "9", "--faulty", "3", "--interval", "20m",
-                                               "--backfill", "6h", "--rounds", "1"], obj=settings)
+        result = CliRunner().invoke(simulate, ["stations", "--count", str(COUNT), "--faulty", "3", "--interval",
+                                               "20m", "--backfill", "6h", "--rounds", "1"], obj=settings)
         assert result.exit_code == 0, result.output
-        # One more station pushing over HTTP.
+        # Two more stations pushing over HTTP.
         client = create_app(settings, {"TESTING": True, "RELOAD_SECONDS": 0, "BACKGROUND_REFRESH": False}).test_client()
         now = datetime.now(UTC).replace(microsecond=0)
-        pushed = b"".join(orjson.dumps({
-            "latitude": 47.37, "longitude": 8.54, "timestamp": (now - timedelta(minutes=20 * i)).isoformat(),
-            "temperature": 3.0 + i, "humidity": 80, "pressure": 1020.0, "wind_speed": 1.0,
-            "metadata": {"name": "Zurich roof"}}) + b"\n" for i in range(10))
-        answer = client.post("/api/ingest/observations", data=pushed, content_type="application/x-ndjson",
-                             headers={"Authorization": f"Bearer {TOKEN}"})
-        assert answer.status_code == 202, answer.get_json()
+        for (station, token), name in zip(TOKENS.items(), ("Zurich roof", "Zurich yard"), strict=True):
+            pushed = b"".join(orjson.dumps({
+                "latitude": 47.37, "longitude": 8.54, "timestamp": (now - timedelta(minutes=20 * i)).isoformat(),
+                "temperature": 3.0 + i, "humidity": 80, "pressure": 1020.0, "wind_speed": 1.0,
+                "metadata": {"name": name}}) + b"\n" for i in range(10))
+            answer = client.post("/api/ingest/observations", data=pushed, content_type="application/x-ndjson",
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 202, (station, answer.get_json())
 
-        # sim-006 sends °F and Pa: refused. sim-007's clock is 2 h fast: its readings from
-        # more than 2 h ago pass (as readings from the last hour), the rest are refused.
-        # sim-008 is stuck: valid readings.
-        healthy = {f"sim-{i:03d}" for i in (0, 1, 2, 3, 4, 5, 8)} | {"roof-1"}
-        wait_for(lambda: {s["station_id"] for s in catalogue.read(lake) or []} == healthy | {"sim-007"},
+        # UNITS sends °F and Pa: refused. CLOCK's clock is 2 h fast: its readings from more
+        # than 2 h ago pass (as readings from the last hour), the rest are refused. STUCK
+        # is stuck: valid readings.
+        healthy = {f"sim-{i:03d}" for i in range(COUNT - 3)} | {STUCK} | set(TOKENS)
+        wait_for(lambda: {s["station_id"] for s in catalogue.read(lake) or []} == healthy | {CLOCK},
                  lambda: f"the catalogue: {sorted(s['station_id'] for s in catalogue.read(lake) or [])}")
-        wait_for(lambda: bridge.forwarded + bridge.dead_lettered == 171, "the bridge through the 171 MQTT readings")
-        produced = bridge.forwarded + 10
+        wait_for(lambda: bridge.forwarded + bridge.dead_lettered == 19 * COUNT,
+                 f"the bridge through the {19 * COUNT} MQTT readings")
+        produced = bridge.forwarded + 10 * len(TOKENS)
         assert len(topic_messages(settings, settings.kafka_topic, produced)) == produced
         wait_for(lambda: lake_records(lake) == produced, lambda: f"{produced} records in the lake, not {lake_records(lake)}")
     finally:
@@ -116,13 +121,14 @@ def test_simulated_and_pushing_stations_reach_the_views_the_catalogue_and_the_ma
     stats = {row["city_id"]: row for row in client.get("/api/city-statistics").get_json()["data"]}
     assert {f"station-{s}" for s in healthy} <= set(stats)
     assert stats["station-roof-1"]["record_count"] == 10 and stats["station-roof-1"]["city"] == "Zurich roof"
-    assert stats["station-sim-008"]["min_temperature"] == stats["station-sim-008"]["max_temperature"]  # stuck
-    assert all(stats[f"station-{s}"]["record_count"] == 19 for s in healthy - {"roof-1"})
-    assert 0 < stats["station-sim-007"]["record_count"] < 19 and "station-sim-006" not in stats
+    assert stats["station-roof-2"]["record_count"] == 10 and stats["station-roof-2"]["city"] == "Zurich yard"
+    assert stats[f"station-{STUCK}"]["min_temperature"] == stats[f"station-{STUCK}"]["max_temperature"]
+    assert all(stats[f"station-{s}"]["record_count"] == 19 for s in healthy - set(TOKENS))
+    assert 0 < stats[f"station-{CLOCK}"]["record_count"] < 19 and f"station-{UNITS}" not in stats
     # The stuck sensor is an anomaly: its six frozen hours, and no other station's.
     stuck = [a for a in client.get("/api/anomalies?limit=1000").get_json()["data"]
              if a["method"] == "stuck_sensor"]
-    assert [(a["city_id"], a["metric"]) for a in stuck] == [("station-sim-008", "all")]
+    assert [(a["city_id"], a["metric"]) for a in stuck] == [(f"station-{STUCK}", "all")]
     assert 6.0 <= stuck[0]["score"] < 6.2  # hours: the backfill's six, and the seconds until the live round
     cities = {row["city_id"]: row for row in client.get("/api/cities").get_json()["data"]}
     assert all(cities[f"station-{s}"]["station"] and cities[f"station-{s}"]["latitude"] is not None for s in healthy)
