@@ -13,6 +13,7 @@ from tests.ingest.test_pipeline import publish, running_sink, wait_for
 from tests.lake.test_export import Feed, lake_lines
 from tests.lakeview import committed
 from tests.web.lakedata import publish_view
+from weatherlake.config import Secret
 from weatherlake.errors import ConfigError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.compact import CompactionRunning, compact_date
@@ -47,8 +48,8 @@ def page_to_end(client, cursor: str | None = None, limit: int = 50) -> tuple[lis
         answer = get(client, **({"cursor": cursor} if cursor else {}), limit=limit)
         assert answer.status_code == 200, answer.get_json()
         body = answer.get_json()
-        assert body["count"] == len(body["records"])
-        records += body["records"]
+        assert body["count"] == len(body["data"])
+        records += body["data"]
         cursor = body["next_cursor"]
         if not body["has_more"]:
             return records, cursor
@@ -70,7 +71,7 @@ def test_pages_give_the_lake_once_and_a_later_call_only_what_is_new(make_setting
     assert all(r["_partition"].startswith("weather.observations+") for r in records)
     for day in layout.raw_dates(lake):
         compact_date(lake, day)
-    assert get(client, cursor=cursor).get_json()["records"] == []
+    assert get(client, cursor=cursor).get_json()["data"] == []
     feed.rounds(2)
     new, _ = page_to_end(client, cursor)
     assert Counter(line_of(r) for r in records + new) == lake_lines(lake) and new
@@ -87,28 +88,31 @@ def test_a_partition_and_a_position_page_as_the_cursor_does(make_settings, token
     after, got = -1, []
     while True:
         body = get(client, partition=partition, after=after, limit=5).get_json()
-        got += body["records"]
-        if not body["records"]:
+        got += body["data"]
+        if not body["data"]:
             break
-        after = body["records"][-1]["_position"]
+        after = body["data"][-1]["_position"]
     assert got == [r for r in everything if r["_partition"] == partition]
     paged, cursor = [], None  # the sync starts at after; its pages go on with next_cursor
     while True:
         body = get(client, partition=partition, after=-1, limit=5, **({"cursor": cursor} if cursor else {})).get_json()
-        paged += body["records"]
+        paged += body["data"]
         cursor = body["next_cursor"]
         if not body["has_more"]:
             break
     assert paged == got
 
 
-def test_the_export_needs_a_clients_token(make_settings, tokens):
+def test_the_export_needs_a_clients_token_or_the_api_token(make_settings, tokens):
     disabled = get(make_client(make_settings()))
     assert disabled.status_code == 403 and disabled.get_json()["error"]["code"] == "export_disabled"
-    client = make_client(make_settings(export_tokens=tokens))
+    client = make_client(make_settings(export_tokens=tokens, api_token=Secret("the-api-token-of-the-admin")))
     assert get(client, token=None).status_code == 401
     assert get(client, token="not-a-token-of-anyone").status_code == 401
     assert get(client).status_code == 200
+    assert get(client, token="the-api-token-of-the-admin").status_code == 200
+    only_api = make_client(make_settings(api_token=Secret("the-api-token-of-the-admin")))
+    assert get(only_api, token="the-api-token-of-the-admin").status_code == 200 and get(only_api).status_code == 401
 
 
 def test_bad_parameters_are_400_with_a_json_error(make_settings, tokens):
@@ -188,7 +192,7 @@ def view_rows(n: int, run: str) -> list[dict]:
 
 
 def get_view(client, view: str = "city_stats", **params):
-    return client.get(f"/api/export/views/{view}", query_string=params, headers={"Authorization": f"Bearer {TOKEN}"})
+    return client.get(f"/api/export/{view}", query_string=params, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 def page_view(client, cursor: str | None = None, limit: int = 4) -> tuple[list[dict], list[dict], str]:
@@ -199,7 +203,7 @@ def page_view(client, cursor: str | None = None, limit: int = 4) -> tuple[list[d
         assert answer.status_code == 200, answer.get_json()
         body = answer.get_json()
         bodies.append(body)
-        rows += body["records"]
+        rows += body["data"]
         cursor = body["next_cursor"]
         if not body["has_more"]:
             return rows, bodies, cursor
@@ -217,7 +221,7 @@ def test_a_view_is_paged_whole_then_replaced_by_its_next_run(make_settings, toke
     rows, bodies, cursor = page_view(client)
     assert rows == view_rows(13, "first") and len(bodies) >= 4
     assert {b["run_id"] for b in bodies} == {first_run} and {b["replaces"] for b in bodies} == {None}
-    assert get_view(client, cursor=cursor).get_json()["records"] == []  # nothing newer
+    assert get_view(client, cursor=cursor).get_json()["data"] == []  # nothing newer
     second_run = "20261121T010000Z-0002"
     publish_view(lake, "city_stats", view_rows(5, "second"), cutoff="2026-11-21T01:00:00Z", run_id=second_run)
     rows, bodies, _ = page_view(client, cursor)

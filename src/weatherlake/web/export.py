@@ -1,4 +1,4 @@
-"""``GET /api/export/observations`` and ``/api/export/views/<view>``: the lake for ELT tools.
+"""``GET /api/export/observations`` and ``/api/export/<view>``: the lake for ELT tools.
 
 A client pages from no cursor to the end (``has_more`` false), keeps the last
 ``next_cursor``, and on its next run asks with it for what is new. The order, and what a
@@ -8,15 +8,15 @@ partition); each record also carries ``_partition`` and ``_position``, so a tool
 one integer per stream (Airbyte's ``IncrementingCountCursor``) asks with ``partition``
 and ``after`` instead, and pages on with ``cursor`` (docs/elt.md).
 
-A view is a snapshot that each batch run replaces: ``/api/export/views/<view>`` pages
+A view is a snapshot that each batch run replaces: ``/api/export/<view>`` pages
 through the run ``_LATEST`` names (rows in file order, the cursor a byte position in the
 run's files, which never change), and a later request with the last cursor gives the
 newer run, whole, when there is one (``replaces`` names the run it replaces), else
 nothing. A run pruned while a client paged it is 410: start again without a cursor.
 
-``Authorization: Bearer <token>`` names the client (``EXPORT_TOKENS``, a file of
-``<client> <token>`` lines); each client may make ``EXPORT_RATE_PER_MINUTE`` requests a
-minute (per web worker).
+``Authorization: Bearer <token>`` names the client: ``WEATHERLAKE_API_TOKEN`` (client
+``api``) or a token of the ``EXPORT_TOKENS`` file (``<client> <token>`` lines, one per ELT
+tool); each client may make ``EXPORT_RATE_PER_MINUTE`` requests a minute (per web worker).
 """
 
 from __future__ import annotations
@@ -113,13 +113,15 @@ def export_view(view: str):
 
 
 api.add_url_rule("/export/observations", view_func=export_observations, methods=["GET"])
-api.add_url_rule("/export/views/<view>", view_func=export_view, methods=["GET"])
+api.add_url_rule("/export/<view>", view_func=export_view, methods=["GET"])  # after the rule above: observations is no view
 
 
 def make_state(config: Settings) -> dict:
-    """The export clients' tokens, their rate limit and the exporter, made when the app is."""
-    tokens = load_tokens(config.export_tokens, "EXPORT_TOKENS", "client") if config.export_tokens else None
-    return {"tokens": tokens, "rate": RateLimit(config.export_rate_per_minute), "exporter": None}
+    """The export clients' tokens (digests), their rate limit and the exporter, made when the app is."""
+    tokens = load_tokens(config.export_tokens, "EXPORT_TOKENS", "client") if config.export_tokens else {}
+    if config.api_token:
+        tokens[digest(config.api_token.reveal())] = "api"
+    return {"tokens": tokens or None, "rate": RateLimit(config.export_rate_per_minute), "exporter": None}
 
 
 def encode_cursor(content: dict) -> str:
@@ -197,7 +199,8 @@ def _admit(params: tuple[Param, ...]) -> dict:
     """The client's token and rate checked, and the query's parameters parsed."""
     tokens = _state()["tokens"]
     if tokens is None:
-        raise ApiError(403, "export_disabled", "the export is disabled: set EXPORT_TOKENS on the server")
+        raise ApiError(403, "export_disabled", "the export is disabled: set WEATHERLAKE_API_TOKEN or EXPORT_TOKENS "
+                       "on the server")
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     client = tokens.get(digest(credentials.strip())) if scheme.lower() == "bearer" else None
     if client is None:
@@ -212,7 +215,7 @@ def _admit(params: tuple[Param, ...]) -> dict:
 
 
 def _page_response(head: dict, records: list[bytes]) -> Response:
-    body = orjson.dumps(head)[:-1] + b',"records":[' + b",".join(records) + b"]}"
+    body = orjson.dumps(head)[:-1] + b',"data":[' + b",".join(records) + b"]}"
     return Response(body, mimetype="application/json")
 
 

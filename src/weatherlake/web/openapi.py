@@ -174,7 +174,7 @@ def document() -> dict:
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "WEATHERLAKE_API_TOKEN; a station's token "
                                                                      "(STATION_TOKENS) for the push; a client's "
-                                                                     "(EXPORT_TOKENS) for the export"}}},
+                                                                     "(EXPORT_TOKENS) or this one for the export"}}},
     }
 
 
@@ -266,25 +266,26 @@ def _export_paths() -> dict:
                              ("_partition", "_position"))]}
     page = _obj({"count": _INT, "has_more": {"type": "boolean", "description": "false: this page reached the end"},
                  "next_cursor": {**_STR, "description": "ask with it for the next page, or later for what is new"},
-                 "records": {"type": "array", "items": record}},
-                ("count", "has_more", "next_cursor", "records"))
+                 "data": {"type": "array", "items": record}},
+                ("count", "has_more", "next_cursor", "data"))
     view_page = _obj({"view": _STR, "run_id": {**_STR, "description": "the batch run the rows are of"},
                       "replaces": {**_OPT_STR, "description": "on the first page of a newer run: the run it replaces"},
                       "count": _INT, "has_more": {"type": "boolean"}, "next_cursor": _STR,
-                      "records": {"type": "array", "items": {"type": "object"}}},
-                     ("view", "run_id", "replaces", "count", "has_more", "next_cursor", "records"))
+                      "data": {"type": "array", "items": {"type": "object"}}},
+                     ("view", "run_id", "replaces", "count", "has_more", "next_cursor", "data"))
     denied = {
         "401": _error("The bearer token is missing or no client's."),
-        "403": _error("The export is disabled: no EXPORT_TOKENS is configured."),
+        "403": _error("The export is disabled: neither WEATHERLAKE_API_TOKEN nor EXPORT_TOKENS is configured."),
         "429": _error("The client is over EXPORT_RATE_PER_MINUTE requests; see Retry-After."),
         "503": _error("The lake could not be read (or kept changing under compaction): try again."),
     }
-    views = {"/api/export/views/{view}": {"get": {
+    views = {"/api/export/{view}": {"get": {
         "operationId": "export_view",
         "summary": "A batch view's newest run, in pages, for ELT tools",
         "description": "Pages through the run the view's `_LATEST` names, rows in file order. A later request with "
                        "the last `next_cursor` gives the newer run whole (`replaces` names the old one) when there "
-                       "is one, else nothing. Needs a client's token (EXPORT_TOKENS); see docs/elt.md.",
+                       "is one, else nothing. Needs a client's token (EXPORT_TOKENS) or WEATHERLAKE_API_TOKEN; see "
+                       "docs/elt.md.",
         "security": [{"bearer": []}],
         "parameters": [{"name": "view", "in": "path", "required": True, "description": "The view.",
                         "schema": {"type": "string", "enum": list(VIEWS)}}]
@@ -306,7 +307,7 @@ def _export_paths() -> dict:
                        "stable order (per lake partition), while data arrives and compaction runs; a later request "
                        "with the last `next_cursor` gives only what is new. A record is as committed to the lake, "
                        "plus `_partition` and `_position`. Needs `Authorization: Bearer <a client's token>` "
-                       "(EXPORT_TOKENS); see docs/elt.md.",
+                       "(EXPORT_TOKENS) or WEATHERLAKE_API_TOKEN; see docs/elt.md.",
         "security": [{"bearer": []}],
         "parameters": [{"name": p.name, "in": "query", "required": False, "description": p.description,
                         "schema": p.schema()} for p in PARAMS],
