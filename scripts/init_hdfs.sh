@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare HDFS for weatherlake: wait until the namenode has left safe mode and a datanode
-# is live, create the lake root and give it to the services' user. Safe to run again.
+# is live, create the lake root, give it to the services' user and allow snapshots of it
+# (`weatherlake backup`). Safe to run again.
 #
 #   scripts/init_hdfs.sh            from the host: runs the compose service hdfs-init
 #   init_hdfs.sh --here             where the `hdfs` command talks to the cluster as the
@@ -45,5 +46,6 @@ wait_for "the namenode to leave safe mode" out_of_safe_mode
 hdfs dfs -mkdir -p "$lake_root" "/user/$owner"
 hdfs dfs -chown "$owner:$owner" "$lake_root" "/user/$owner"
 hdfs dfs -chmod 755 "$lake_root"
-say "ready: $lake_root and /user/$owner belong to $owner"
+hdfs dfsadmin -allowSnapshot "$lake_root"
+say "ready: $lake_root and /user/$owner belong to $owner; $lake_root is snapshottable"
 hdfs dfs -ls -d "$lake_root"

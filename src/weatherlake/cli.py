@@ -249,12 +249,13 @@ def engines_status(settings: Settings) -> None:
 def _add_layer_commands() -> None:
     """Commands of layers that live in their own packages."""
     from weatherlake.alerts.commands import alerts
+    from weatherlake.backup.commands import backup, restore
     from weatherlake.batch.commands import analytics, scheduler
     from weatherlake.speed.commands import speed
     from weatherlake.stations.commands import bridge, simulate
     from weatherlake.web.commands import serve
 
-    for command in (analytics, scheduler, speed, serve, alerts, bridge, simulate):
+    for command in (analytics, scheduler, speed, serve, alerts, bridge, simulate, backup, restore):
         cli.add_command(command)
 
 

@@ -132,6 +132,12 @@ class Settings:
     # client may make per minute (per web worker).
     export_tokens: str = field(default="", metadata={"env": "EXPORT_TOKENS"})
     export_rate_per_minute: int = field(default=120, metadata={"env": "EXPORT_RATE_PER_MINUTE"})
+    # Backups (`weatherlake backup`, docs/operations.md): how many to keep, a second
+    # location to copy each to (file:///dir or hdfs://namenode:8020/dir; unset: none), and
+    # how often the scheduler takes one ("" or 0: never).
+    backup_keep: int = field(default=7, metadata={"env": "BACKUP_KEEP"})
+    backup_copy_to: str = field(default="", metadata={"env": "BACKUP_COPY_TO"})
+    backup_every: str = field(default="1d", metadata={"env": "BACKUP_EVERY"})
     # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
     api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from
@@ -194,12 +200,14 @@ class Settings:
         if self.weather_source not in SOURCES:
             raise ConfigError(f"WEATHER_SOURCE must be one of {', '.join(SOURCES)}, got {self.weather_source!r}")
         for name in ("kafka_partitions", "kafka_replication_factor", "sink_max_records", "sink_max_bytes",
-                     "ingest_max_bytes", "ingest_rate_per_minute", "export_rate_per_minute"):
+                     "ingest_max_bytes", "ingest_rate_per_minute", "export_rate_per_minute", "backup_keep"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be at least 1, got {getattr(self, name)}")
         for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.backup_every not in ("", "0") and not re.fullmatch(r"(\d+[smhd])+", self.backup_every):
+            raise ConfigError(f"BACKUP_EVERY must be an interval like 12h or 1d (or 0: never), got {self.backup_every!r}")
         for f in fields(self):
             if f.name.startswith("engines_") and f.name.endswith("_port") and not 0 < getattr(self, f.name) < 65536:
                 raise ConfigError(f"{f.metadata['env']} must be a TCP port, got {getattr(self, f.name)}")

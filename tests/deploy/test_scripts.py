@@ -17,7 +17,7 @@ from tests.deploy import fakes, stack
 from weatherlake.cli import cli
 
 SCRIPTS = sorted(stack.SCRIPTS.glob("*.sh"))
-CLUSTER_SCRIPTS = ["init_hdfs.sh", "create_kafka_topic.sh", "run_analytics.sh", "smoke_cluster.sh"]
+CLUSTER_SCRIPTS = ["init_hdfs.sh", "create_kafka_topic.sh", "run_analytics.sh", "run_backup.sh", "smoke_cluster.sh"]
 
 
 def test_shellcheck_passes_on_every_script():
@@ -195,6 +195,14 @@ def test_run_analytics_on_the_cluster_runs_inside_the_scheduler(fake):
     ]
 
 
+def test_run_backup_on_the_cluster_runs_inside_the_scheduler(fake):
+    result = fake("run_backup.sh", "--cluster", "--copy-to", "hdfs://namenode:8020/backups")
+    assert result.returncode == 0, result.stderr
+    assert docker_compose_calls(fake.calls()) == [
+        ["exec", "-T", "scheduler", "weatherlake", "backup", "--copy-to", "hdfs://namenode:8020/backups"]
+    ]
+
+
 def test_create_kafka_topic_creates_missing_topics_with_the_configured_partitions(fake):
     topics = fake.tmp_path / "topics.json"
     result = fake("create_kafka_topic.sh", FAKE_TOPICS=topics)
@@ -229,8 +237,9 @@ def test_init_hdfs_creates_the_lake_root_for_the_services_user(fake):
     hdfs = [call["argv"] for call in fake.calls() if call["tool"] == "hdfs"]
     assert ["dfs", "-mkdir", "-p", "/weather_data", "/user/weatherlake"] in hdfs
     assert ["dfs", "-chown", "weatherlake:weatherlake", "/weather_data", "/user/weatherlake"] in hdfs
-    waits = [i for i, argv in enumerate(hdfs) if argv[0] == "dfsadmin"]
+    waits = [i for i, argv in enumerate(hdfs) if argv[:2] in (["dfsadmin", "-report"], ["dfsadmin", "-safemode"])]
     assert max(waits) < hdfs.index(["dfs", "-mkdir", "-p", "/weather_data", "/user/weatherlake"])
+    assert hdfs[-2] == ["dfsadmin", "-allowSnapshot", "/weather_data"]  # backups snapshot it
 
 
 def test_init_hdfs_gives_up_with_a_clear_message_when_no_datanode_comes(fake):

@@ -110,14 +110,18 @@ def analytics(settings: Settings, job, date_from, date_to, keep_runs, driver_mem
               help="How often to run, e.g. 15m, 1h, 1h30m.")
 @click.option("--run-now/--wait-first", default=True, show_default=True,
               help="Run once at start, or only after the first interval.")
+@click.option("--backup-every", metavar="INTERVAL", default=None,
+              help="Back the lake up this often, the first after one interval (default: BACKUP_EVERY; 0: never).")
 @spark_options
 @click.pass_obj
-def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_runs, driver_memory, conf,
-              spark_submit) -> None:
-    """Run the analytics every --every, one run at a time, until SIGTERM or Ctrl-C.
+def scheduler(settings: Settings, every, run_now, backup_every, job, date_from, date_to, keep_runs, driver_memory,
+              conf, spark_submit) -> None:
+    """Run the analytics every --every, one run at a time, and back the lake up every
+    --backup-every, until SIGTERM or Ctrl-C.
 
     A run that fails is logged and the schedule goes on; a run still going when the
     stop signal arrives is cancelled (its unpublished output is pruned by a later run).
+    Each backup's outcome is recorded in the lake (`weatherlake backup list` shows it).
     """
     request = _request(job, date_from, date_to, keep_runs, driver_memory, conf, spark_submit)
     argv = build_command(settings, request)  # fails now, not at the first tick, if spark-submit is missing
@@ -150,15 +154,49 @@ def scheduler(settings: Settings, every, run_now, job, date_from, date_to, keep_
         for job_run in current:
             job_run.cancel()
 
+    backups = _backup_loop(settings, backup_every, stop)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         log.info("scheduler: %s every %s on %s", request.job, _human(every), settings.spark_master)
         loop = Scheduler(run_once, every, stop)
         loop.run(run_at_start=run_now)
     finally:
+        stop.set()
+        if backups is not None:
+            backups.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("scheduler stopped after %d run(s), %d failed", loop.runs, loop.failures)
+
+
+def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Event) -> threading.Thread | None:
+    """A thread backing the lake up every ``every_text`` (BACKUP_EVERY by default; 0: never), or None."""
+    every_text = settings.backup_every if every_text is None else every_text
+    if every_text.strip() in ("", "0"):
+        return None
+    try:
+        every = parse_every(every_text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--backup-every") from None
+
+    def backup_once() -> None:
+        from weatherlake.backup.core import create_backup
+        from weatherlake.lake import open_lake, open_location
+
+        try:
+            with open_lake(settings) as lake:
+                target = open_location(settings, settings.backup_copy_to, "BACKUP_COPY_TO") \
+                    if settings.backup_copy_to else None
+                manifest = create_backup(lake, keep=settings.backup_keep, copy_to=target)
+            log.info("backup %s: %d files, %d bytes", manifest.id, len(manifest.files), manifest.bytes)
+        except (WeatherlakeError, OSError) as error:  # recorded in the lake by create_backup; the schedule goes on
+            log.error("backup failed: %s", error)
+
+    log.info("scheduler: a backup every %s", _human(every))
+    thread = threading.Thread(target=Scheduler(backup_once, every, stop, name="backup").run, kwargs={"run_at_start": False},
+                              name="weatherlake-backups", daemon=True)
+    thread.start()
+    return thread
 
 
 def _record_run(settings: Settings, started: str, error: BatchError | None) -> None:

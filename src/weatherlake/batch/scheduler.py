@@ -50,7 +50,9 @@ class Scheduler:
         every: float,
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "analytics",
     ) -> None:
+        self.name = name
         self.run_once = run_once
         self.every = every
         self.stop = stop
@@ -77,7 +79,7 @@ class Scheduler:
                 self.skipped += following - tick - 1
                 log.warning("the run overran its interval; skipping %d scheduled run(s)", following - tick - 1)
             tick = following
-            log.info("next analytics run in %.0f s", max(0.0, origin + tick * self.every - self.clock()))
+            log.info("next %s run in %.0f s", self.name, max(0.0, origin + tick * self.every - self.clock()))
 
     def _run_one(self) -> None:
         if not self._running.acquire(blocking=False):  # one loop cannot get here; a guard all the same
@@ -88,7 +90,7 @@ class Scheduler:
         except BatchError as error:
             self.failures += 1
             if not self.stop.is_set():
-                log.error("analytics run failed: %s", error)
+                log.error("%s run failed: %s", self.name, error)
         finally:
             self.runs += 1
             self._running.release()

@@ -215,10 +215,12 @@ class HdfsEngine:
                                 params={"user.name": user, **params}, timeout=10)
 
     def _prepare_lake_root(self) -> None:
-        """LAKE_ROOT exists and belongs to the lake's user, as the compose cluster's hdfs-init does."""
+        """LAKE_ROOT exists, belongs to the lake's user and is snapshottable (backups), as the
+        compose cluster's hdfs-init makes it."""
         superuser = getpass.getuser()
         for method, params in (("PUT", {"op": "MKDIRS", "permission": "755"}),
-                               ("PUT", {"op": "SETOWNER", "owner": self.lake_user})):
+                               ("PUT", {"op": "SETOWNER", "owner": self.lake_user}),
+                               ("PUT", {"op": "ALLOWSNAPSHOT"})):
             answer = self._webhdfs(method, self.lake_root, superuser, **params)
             if not answer.ok:
                 raise EngineError(f"preparing {self.lake_root} on HDFS failed: HTTP {answer.status_code} {answer.text[:200]}")

@@ -15,7 +15,7 @@ from weatherlake.lake.base import Lake, join
 from weatherlake.lake.local import LocalLake
 from weatherlake.lake.webhdfs import WebHdfsLake
 
-__all__ = ["Lake", "LocalLake", "WebHdfsLake", "join", "open_lake"]
+__all__ = ["Lake", "LocalLake", "WebHdfsLake", "join", "open_lake", "open_location"]
 
 
 def open_lake(settings: Settings) -> Lake:
@@ -35,3 +35,16 @@ def open_lake(settings: Settings) -> Lake:
             raise ConfigError("WEBHDFS_URL is needed when LAKE_URL is hdfs://...")
         return WebHdfsLake(settings.webhdfs_url, settings.hdfs_user, settings.lake_root)
     raise ConfigError(f"LAKE_URL must start with file:// or hdfs://, got {settings.lake_url!r}")
+
+
+def open_location(settings: Settings, url: str, setting: str = "--copy-to") -> Lake:
+    """A second place for backups: ``file:///dir``, or ``hdfs://namenode:8020/dir`` over
+    WebHDFS (WEBHDFS_URL when it is the lake's HDFS, else port 9870 of that host)."""
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+        return LocalLake(Path(unquote(parts.path)))
+    if parts.scheme == "hdfs" and parts.hostname and parts.path.startswith("/"):
+        same = urlsplit(settings.lake_url).hostname == parts.hostname and settings.webhdfs_url
+        webhdfs = settings.webhdfs_url if same else f"http://{parts.hostname}:9870"
+        return WebHdfsLake(webhdfs, settings.hdfs_user, parts.path)
+    raise ConfigError(f"{setting} must be file:///dir or hdfs://namenode:8020/dir, got {url!r}")

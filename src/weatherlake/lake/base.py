@@ -78,6 +78,14 @@ class Lake(ABC):
     def exists(self, path: str) -> bool:
         """Whether a file or directory exists at ``path``."""
 
+    def delete_tree(self, path: str) -> None:
+        """Delete ``path`` and everything under it (nothing if it is missing); never the root."""
+        if join(path) == ".":
+            raise LakeError("refusing to delete the lake root")
+        for name in self.list(path):
+            self.delete_tree(join(path, name))
+        self.delete(path)
+
     def close(self) -> None:  # noqa: B027 - a no-op unless the backend holds connections
         """Release connections; the lake must not be used afterwards."""
 

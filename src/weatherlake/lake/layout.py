@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 RAW = "raw"
 TMP = "raw/_tmp"
 STATE = "raw/_state"
+#: Written first and removed last by ``weatherlake restore``: the sink does not start while it is there.
+RESTORE_MARKER = "_restore.json"
 #: Generations kept behind the newest (older ones are deleted after each commit).
 KEPT_GENERATIONS = 2
 

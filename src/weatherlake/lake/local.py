@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 from weatherlake.errors import LakeError, TargetExists
@@ -43,6 +44,8 @@ class LocalLake(Lake):
         data = as_bytes(data)
         target = self._path(path)
         self._make_dirs(target.parent, path)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            os.unlink(target)  # a new file, not the old one truncated: a backup's hard link keeps the old bytes
         try:
             with open(target, "wb") as file:
                 file.write(data)
@@ -141,6 +144,33 @@ class LocalLake(Lake):
         except (FileNotFoundError, NotADirectoryError):
             return {}
         return sizes
+
+    def sublake(self, path: str) -> LocalLake:
+        """The lake rooted at ``path`` inside this one."""
+        return LocalLake(self._path(path))
+
+    def link(self, src: str, dst: str) -> None:
+        """Make ``dst`` a hard link to ``src`` (same bytes, no copy), creating parent
+        directories; ``TargetExists`` if ``dst`` exists, ``FileNotFoundError`` if ``src``
+        does not. Lake files are never changed in place (:meth:`write` makes a new file),
+        so a link keeps a file's bytes as they were when it was made."""
+        source, target = self._path(src), self._path(dst)
+        self._make_dirs(target.parent, dst)
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            raise TargetExists(f"link target exists in the lake: {dst}") from None
+        _fsync_dir(target.parent)
+
+    def delete_tree(self, path: str) -> None:
+        if join(path) == ".":
+            raise LakeError("refusing to delete the lake root")
+        target = self._path(path)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+            _fsync_dir(target.parent)
+        else:
+            self.delete(path)
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(self._path(path))

@@ -97,6 +97,8 @@ class WebHdfsLake(Lake):
         if tries < 1:
             raise ValueError("tries must be at least 1")
         self.root = posixpath.normpath("/" + root.strip("/"))
+        self._options = {"webhdfs_url": webhdfs_url, "user": user, "tries": tries, "backoff_seconds": backoff_seconds,
+                         "max_backoff_seconds": max_backoff_seconds, "timeout_seconds": timeout_seconds}
         self._endpoint = _public_url(webhdfs_url)
         self.url = ";".join(f"{url}/webhdfs/v1{self.root}" for url in self._endpoint.split(";"))
         self._tries = tries
@@ -200,6 +202,47 @@ class WebHdfsLake(Lake):
 
     def exists(self, path: str) -> bool:
         return self._status("exists", path, self._abs(path)) is not None
+
+    def delete_tree(self, path: str) -> None:
+        hdfs_path = self._abs(path)
+        if hdfs_path == self.root:
+            raise LakeError("refusing to delete the lake root")
+        try:
+            self._call("delete_tree", path, self._client.delete, hdfs_path, recursive=True)
+        except HdfsError as error:
+            raise self._refused("delete_tree", path, error) from error
+
+    # -- snapshots (backups) ---------------------------------------------------------
+
+    def snapshot(self, name: str) -> WebHdfsLake:
+        """Take an HDFS snapshot of the whole lake named ``name``; the lake as it was then,
+        read-only (``<root>/.snapshot/<name>``). The root must be snapshottable: HDFS's
+        superuser allows it once (``hdfs dfsadmin -allowSnapshot``; ``weatherlake engines``
+        and the compose cluster's hdfs-init do), then its owner takes snapshots."""
+        try:
+            self._call("create_snapshot", ".", self._client.create_snapshot, self.root, name)
+        except HdfsError as error:
+            if "not a snapshottable" in str(error.message).lower():
+                raise LakeError(f"the lake root {self.root} is not snapshottable: as HDFS's superuser run "
+                                f"`hdfs dfsadmin -allowSnapshot {self.root}` (scripts/init_hdfs.sh does)") from None
+            raise self._refused("snapshot", name, error) from error
+        return self.snapshot_lake(name)
+
+    def sublake(self, path: str) -> WebHdfsLake:
+        """The lake rooted at ``path`` inside this one."""
+        return WebHdfsLake(root=self._abs(path), **self._options)
+
+    def snapshot_lake(self, name: str) -> WebHdfsLake:
+        """The read-only lake of the existing snapshot ``name``."""
+        return WebHdfsLake(root=posixpath.join(self.root, ".snapshot", name), **self._options)
+
+    def delete_snapshot(self, name: str) -> None:
+        try:
+            self._call("delete_snapshot", name, self._client.delete_snapshot, self.root, name)
+        except HdfsError as error:
+            if "not exist" in str(error.message).lower():
+                return
+            raise self._refused("delete_snapshot", name, error) from error
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Backups of the lake and restore, with the sink resuming exactly once (docs/operations.md)."""
