@@ -251,11 +251,12 @@ def _add_layer_commands() -> None:
     from weatherlake.alerts.commands import alerts
     from weatherlake.backup.commands import backup, restore
     from weatherlake.batch.commands import analytics, scheduler
+    from weatherlake.report.commands import report
     from weatherlake.speed.commands import speed
     from weatherlake.stations.commands import bridge, simulate
     from weatherlake.web.commands import serve
 
-    for command in (analytics, scheduler, speed, serve, alerts, bridge, simulate, backup, restore):
+    for command in (analytics, scheduler, speed, serve, alerts, bridge, simulate, backup, restore, report):
         cli.add_command(command)
 
 

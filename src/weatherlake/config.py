@@ -138,6 +138,10 @@ class Settings:
     backup_keep: int = field(default=7, metadata={"env": "BACKUP_KEEP"})
     backup_copy_to: str = field(default="", metadata={"env": "BACKUP_COPY_TO"})
     backup_every: str = field(default="1d", metadata={"env": "BACKUP_EVERY"})
+    # The daily report (`weatherlake report`): the scheduler makes yesterday's once a
+    # day, and mails it through SMTP_URL when REPORT_EMAIL is true.
+    report_daily: bool = field(default=True, metadata={"env": "REPORT_DAILY"})
+    report_email: bool = field(default=False, metadata={"env": "REPORT_EMAIL"})
     # The API's write endpoints (acknowledge, resolve) need this bearer token; unset: refused.
     api_token: Secret = field(default=Secret(""), metadata={"env": "WEATHERLAKE_API_TOKEN"})
     # The real engines on one machine (`weatherlake engines`): Apache Kafka and HDFS from

@@ -215,7 +215,7 @@ def test_the_scheduler_backs_the_lake_up_on_its_own_rhythm_and_records_each_run(
         from weatherlake.batch.commands import scheduler
         from weatherlake.config import Settings
         settings = Settings.from_env({{"LAKE_URL": {tmp_path.as_uri()!r}, "BACKUP_KEEP": "2"}})
-        scheduler.main(["--every", "1h", "--wait-first", "--backup-every", "1s"], obj=settings)
+        scheduler.main(["--every", "1h", "--wait-first", "--backup-every", "1s", "--no-report-daily"], obj=settings)
         """)
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     try:

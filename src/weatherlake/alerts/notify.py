@@ -408,6 +408,11 @@ class EmailChannel:
 
     def send(self, notification: Notification) -> None:
         message = email_message(notification, self.target.sender, self.target.recipients)
+        self.send_message(message, f"alert event {notification.event_id}")
+
+    def send_message(self, message: EmailMessage, what: str) -> None:
+        """Deliver ``message`` (``what`` it is, for the log) to the URL's recipients;
+        DeliveryFailed, permanent or not, when it cannot."""
         try:
             refused = self._deliver(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -423,8 +428,7 @@ class EmailChannel:
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryFailed(f"{self.host}: {_reason(exc, self._secrets, self.timeout)}") from None
         if refused:
-            log.warning("%s refused some recipients of alert event %s: %s", self.host, notification.event_id,
-                        ", ".join(sorted(refused)))
+            log.warning("%s refused some recipients of %s: %s", self.host, what, ", ".join(sorted(refused)))
 
     def _deliver(self, message: EmailMessage) -> dict:
         target = self.target

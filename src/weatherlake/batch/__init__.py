@@ -5,8 +5,8 @@ Every job is extract -> pure ``transform(df, params) -> df`` -> load:
 * :mod:`~weatherlake.batch.extract` reads ``raw/date=*/...jsonl`` with an explicit schema,
   tags malformed, impossible and duplicate records, and hands on clean observations;
 * :mod:`~weatherlake.batch.city_stats`, :mod:`~weatherlake.batch.hourly_trends`,
-  :mod:`~weatherlake.batch.diurnal_profile` and :mod:`~weatherlake.batch.anomalies` are the
-  pure transforms, one per view;
+  :mod:`~weatherlake.batch.diurnal_profile`, :mod:`~weatherlake.batch.anomalies` and
+  :mod:`~weatherlake.batch.gaps` (``gaps``, ``hourly_filled``) are the pure transforms;
 * :mod:`~weatherlake.batch.publish` writes ``analytics/<view>/run=<id>/`` and then swaps
   ``analytics/<view>/_LATEST``;
 * :mod:`~weatherlake.batch.jobs` is the batch run tying them together (``spark-submit`` runs it through ``batch/driver/analytics.py``);
@@ -18,7 +18,7 @@ Importing this package does not import pyspark: the CLI stays fast and light.
 
 from weatherlake.errors import WeatherlakeError
 
-VIEWS: tuple[str, ...] = ("city_stats", "hourly_trends", "diurnal_profile", "anomalies")
+VIEWS: tuple[str, ...] = ("city_stats", "hourly_trends", "diurnal_profile", "anomalies", "gaps", "hourly_filled")
 
 
 class BatchError(WeatherlakeError):

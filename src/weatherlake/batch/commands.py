@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 spark_log = logging.getLogger("weatherlake.batch.spark")
 
 JOBS = (*VIEWS, "all")
+#: Runs kept in the scheduler's status file (analytics/_scheduler.json), newest last.
+RUNS_KEPT = 200
 
 
 class Interval(click.ParamType):
@@ -110,12 +112,14 @@ def analytics(settings: Settings, job, date_from, date_to, keep_runs, driver_mem
               help="How often to run, e.g. 15m, 1h, 1h30m.")
 @click.option("--run-now/--wait-first", default=True, show_default=True,
               help="Run once at start, or only after the first interval.")
+@click.option("--report-daily/--no-report-daily", default=None,
+              help="Make yesterday's health report once a day (default: REPORT_DAILY).")
 @click.option("--backup-every", metavar="INTERVAL", default=None,
               help="Back the lake up this often, the first after one interval (default: BACKUP_EVERY; 0: never).")
 @spark_options
 @click.pass_obj
-def scheduler(settings: Settings, every, run_now, backup_every, job, date_from, date_to, keep_runs, driver_memory,
-              conf, spark_submit) -> None:
+def scheduler(settings: Settings, every, run_now, report_daily, backup_every, job, date_from, date_to, keep_runs,
+              driver_memory, conf, spark_submit) -> None:
     """Run the analytics every --every, one run at a time, and back the lake up every
     --backup-every, until SIGTERM or Ctrl-C.
 
@@ -155,6 +159,7 @@ def scheduler(settings: Settings, every, run_now, backup_every, job, date_from, 
             job_run.cancel()
 
     backups = _backup_loop(settings, backup_every, stop)
+    reports = _report_loop(settings, settings.report_daily if report_daily is None else report_daily, stop)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         log.info("scheduler: %s every %s on %s", request.job, _human(every), settings.spark_master)
@@ -162,8 +167,11 @@ def scheduler(settings: Settings, every, run_now, backup_every, job, date_from, 
         loop.run(run_at_start=run_now)
     finally:
         stop.set()
-        if backups is not None:
-            backups.join()
+        # A backup or report still going gets a moment to finish; what they write is atomic,
+        # and an unfinished backup is deleted by a later one.
+        for thread, grace in ((backups, 30.0), (reports, 10.0)):
+            if thread is not None:
+                thread.join(grace)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("scheduler stopped after %d run(s), %d failed", loop.runs, loop.failures)
@@ -199,6 +207,32 @@ def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Eve
     return thread
 
 
+def _report_loop(settings: Settings, daily: bool, stop: threading.Event) -> threading.Thread | None:
+    """A thread that makes yesterday's report (UTC) when it is not in the lake yet, checking every hour."""
+    if not daily:
+        return None
+
+    def report_once() -> None:
+        from weatherlake.lake import open_lake
+        from weatherlake.report import render
+        from weatherlake.report.commands import make_report, yesterday
+
+        day = yesterday()
+        try:
+            with open_lake(settings) as lake:
+                if lake.exists(render.path(day.isoformat(), "json")):
+                    return
+            make_report(settings, day, email=settings.report_email)
+        except (WeatherlakeError, OSError) as error:
+            log.error("the report of %s failed: %s", day, error)
+
+    log.info("scheduler: yesterday's report, once a day")
+    thread = threading.Thread(target=Scheduler(report_once, 3600.0, stop, name="report").run,
+                              name="weatherlake-reports", daemon=True)
+    thread.start()
+    return thread
+
+
 def _record_run(settings: Settings, started: str, error: BatchError | None) -> None:
     """Keep the run's outcome in the lake (scheduler.STATUS_PATH) for the alert rules."""
     from weatherlake.lake import open_lake
@@ -207,7 +241,11 @@ def _record_run(settings: Settings, started: str, error: BatchError | None) -> N
               "error": None if error is None else str(error).splitlines()[0][:300]}
     try:
         with open_lake(settings) as lake:
-            lake.write_atomic(STATUS_PATH, orjson.dumps(status))
+            try:  # the last run's fields at the top (the alert rules read them), and a history of runs
+                runs = orjson.loads(lake.read_atomic(STATUS_PATH) or b"{}").get("runs", [])
+            except (orjson.JSONDecodeError, AttributeError):
+                runs = []
+            lake.write_atomic(STATUS_PATH, orjson.dumps({**status, "runs": [*runs, status][-RUNS_KEPT:]}))
     except (WeatherlakeError, OSError) as error:
         log.warning("cannot record the run's outcome in the lake (%s)", error)
 

@@ -40,7 +40,7 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 
 from weatherlake import logs
-from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, hourly_trends
+from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, gaps, hourly_trends
 from weatherlake.batch.extract import InputStats
 from weatherlake.batch.hadoopfs import SparkLake
 from weatherlake.batch.publish import Publisher, Written, new_run_id
@@ -63,6 +63,8 @@ TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
     "hourly_trends": lambda clean, shared: hourly_trends.transform(clean),
     "diurnal_profile": lambda clean, shared: diurnal_profile.transform(clean, seasonal=shared.get("seasonal")),
     "anomalies": lambda clean, shared: anomalies.transform(clean, seasonal=shared.get("seasonal")),
+    "gaps": lambda clean, shared: gaps.gaps(clean),
+    "hourly_filled": lambda clean, shared: gaps.filled(clean),
 }
 
 

@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     and the budget of one ``/api/raw-data`` request: ``RAW_MAX_BYTES``,
     ``RAW_MAX_RECORDS``, ``RAW_MAX_SECONDS`` (:mod:`weatherlake.web.raw`).
     """
-    from weatherlake.web import api, dashboard, export, ingest, raw
+    from weatherlake.web import api, dashboard, export, ingest, raw, reports  # noqa: F401 - reports registers routes
 
     settings = settings or Settings.from_env()
     check_settings(settings)

@@ -122,6 +122,7 @@ def data_response(loaded, key: tuple | None, build: Callable[[], list[dict]], *,
 
 
 NO_DATA_HINT = "no batch view and no live data yet: start the pipeline (`weatherlake up`) and run `weatherlake analytics`"
+NO_BATCH_HINT = "the batch view is not published yet: run `weatherlake analytics`"
 
 
 def _cities(loaded, requested: list[str] | None, default: list[str] | None = None) -> list[str]:
@@ -275,6 +276,41 @@ def anomalies(loaded, config, cities, hours, severity, metric, limit):
                          view="anomalies", not_published=_nothing_published(loaded, "anomalies"), hint=NO_DATA_HINT)
 
 
+@endpoint("/gaps", "Hours without data per city (batch), newest first", params=(CITIES, LIMIT))
+def gaps(loaded, config, cities, limit):
+    """The `gaps` view: each run of clock hours in which a city has no observation, between its first and last
+    hour with data, as `start` and `end` (the first and last missing hour) and `missing_hours`; `scope` is `all`
+    when no city had data in those hours (the source or the pipeline was down), `city` otherwise."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        rows = [{**row, "layer": "batch"} for city_id in chosen for row in loaded.views["gaps"].by_city.get(city_id, [])]
+        rows.sort(key=lambda row: (row["start"], row["city_id"]), reverse=True)
+        return rows[:limit]
+
+    return data_response(loaded, ("gaps", _key(cities), limit), build, view="gaps",
+                         not_published=not loaded.views["gaps"].published, hint=NO_BATCH_HINT)
+
+
+@endpoint("/hourly-filled", "Hourly series with every hour: measured, or filled and marked (batch)",
+          params=(CHART_CITIES, HOURS))
+def hourly_filled(loaded, config, cities, hours):
+    """The `hourly_filled` view in the last `hours` hours it has: each metric's hourly mean, or where the hour
+    had no data a filled value (`imputed: true`, `method` `linear` or `profile`) with its standard uncertainty
+    `<metric>_sd`. Filled values exist only here, never in the raw data."""
+    chosen = _cities(loaded, cities, queries.default_chart_cities(loaded, config.cities))
+
+    def build():
+        by_city = {city_id: loaded.views["hourly_filled"].by_city.get(city_id, []) for city_id in chosen}
+        ends = [rows[-1]["hour"] for rows in by_city.values() if rows]
+        start = queries.window_start(max(ends), hours) if ends else None
+        return [{**row, "layer": "batch"} for rows in by_city.values() for row in rows if row["hour"] >= start]
+
+    return data_response(loaded, ("hourly_filled", tuple(chosen), hours), build, view="hourly_filled",
+                         not_published=not loaded.views["hourly_filled"].published, hint=NO_BATCH_HINT,
+                         cities=chosen, hours=hours)
+
+
 @endpoint("/raw-data", "Raw observations as committed to the lake", params=(CITIES, DATE, LIMIT))
 def raw_data(loaded, config, cities, date, limit):
     """The newest records of one UTC date partition of the raw lake (default: the newest date), newest first.
@@ -321,7 +357,9 @@ def _temperature(loaded, rows, chosen, hours):
     marks = [a for c in chosen for a in queries.anomalies(loaded, c) if start is not None and _hour_of(a) >= start]
     wanted = set(chosen)
     opened = [a for a in (loaded.alerts or {}).get("alerts", []) if a.get("city_id") in wanted]
-    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened)
+    filled = [row for c in chosen for row in loaded.views["hourly_filled"].by_city.get(c, [])
+              if row["imputed"] and start is not None and row["hour"] >= start]
+    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened, filled)
 
 
 def _humidity(loaded, rows, chosen, hours):

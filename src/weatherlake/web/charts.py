@@ -78,12 +78,31 @@ def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
     )
 
 
-def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None, alerts: list[dict] = ()) -> dict:
-    """Hourly average temperature per city, with the temperature anomalies as markers, and
-    the alerts about those cities where they opened (on the city's line)."""
+def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None, alerts: list[dict] = (),
+                       filled: list[dict] = ()) -> dict:
+    """Hourly average temperature per city, with the temperature anomalies as markers, the
+    alerts about those cities where they opened (on the city's line), and the hours without
+    data as the batch layer filled them (``hourly_filled``): open circles with their
+    uncertainty, in the city's colour, apart from the measured line."""
     figure = go.Figure(layout=_layout("Temperature, hourly average (UTC)", "°C", cutoff))
+    colour_of = {}
     for i, series in enumerate(_by_city(rows).values()):
         figure.add_trace(_line(series, "avg_temperature", i, legendgroup=series[0]["city_id"]))
+        colour_of[series[0]["city_id"]] = COLOURS[i % len(COLOURS)]
+    for city_id, series in _by_city(list(filled)).items():
+        figure.add_trace(
+            go.Scatter(
+                x=[_x(row["hour"]) for row in series],
+                y=[row["temperature"] for row in series],
+                error_y={"type": "data", "array": [row["temperature_sd"] for row in series], "thickness": 1},
+                name=f"{_label(series[0])}: filled (no data)",
+                legendgroup=city_id,
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 7, "color": colour_of.get(city_id, "#888")},
+                text=[f"imputed ({row['method']}), ± {row['temperature_sd']} °C" for row in series],
+                hovertemplate="%{y:.1f} °C %{text}<extra></extra>",
+            )
+        )
     marks = [a for a in anomalies if a.get("metric") == "temperature"]
     if marks:
         figure.add_trace(

@@ -49,6 +49,15 @@ SCHEMAS = {
                          "min_temperature": _NUM, "max_temperature": _NUM, "avg_humidity": _NUM, "avg_pressure": _NUM,
                          "avg_wind_speed": _NUM, "total_rainfall": _NUM, "rolling_24h_avg_temperature": _NUM,
                          "layer": _SOURCE}, ("city_id", "hour", "record_count")),
+    "Gap": _obj({"city_id": _STR, "city": _STR, "start": _STR, "end": _STR, "missing_hours": _INT,
+                 "scope": {"type": "string", "enum": ["all", "city"]}, "layer": _SOURCE},
+                ("city_id", "start", "end", "missing_hours", "scope")),
+    "FilledHour": _obj({"city_id": _STR, "city": _STR, "hour": _STR, "imputed": {"type": "boolean"},
+                        "method": {"type": "string", "enum": ["measured", "linear", "profile"]},
+                        **{m: _NUM for m in ("temperature", "humidity", "pressure", "wind_speed")},
+                        **{f"{m}_sd": _NUM for m in ("temperature", "humidity", "pressure", "wind_speed")},
+                        "layer": _SOURCE},
+                       ("city_id", "hour", "imputed", "method", "temperature", "temperature_sd")),
     "Anomaly": _obj({"city_id": _STR, "city": _STR, "timestamp": _STR, "metric": _STR, "value": _NUM,
                      "baseline": _NUM, "score": _NUM, "severity": {"type": "string",
                                                                    "enum": ["moderate", "severe", "extreme"]},
@@ -80,6 +89,8 @@ ROWS = {
     "/api/daily-statistics": "PeriodStats",
     "/api/hourly-trends": "HourlyTrend",
     "/api/anomalies": "Anomaly",
+    "/api/gaps": "Gap",
+    "/api/hourly-filled": "FilledHour",
     "/api/raw-data": "Observation",
     "/api/alerts": "Alert",
 }
@@ -149,6 +160,7 @@ def document() -> dict:
     paths.update(_alert_paths())
     paths.update(_ingest_paths())
     paths.update(_export_paths())
+    paths.update(_report_paths())
     paths["/api/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition)",
@@ -317,6 +329,36 @@ def _export_paths() -> dict:
             **denied,
         },
     }}}
+
+
+def _report_paths() -> dict:
+    """The daily reports (weatherlake.web.reports)."""
+    day = [{"name": "day", "in": "path", "required": True, "description": "`YYYY-MM-DD` or `latest`.",
+            "schema": {"type": "string", "pattern": "^(\\d{4}-\\d{2}-\\d{2}|latest)$"}}]
+    missing = _error("There is no report of that day (yet).")
+    return {
+        "/api/reports": {"get": {
+            "operationId": "list_reports", "summary": "The days with a health report",
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _obj(
+                {"dates": {"type": "array", "items": _STR}, "latest": _OPT_STR}, ("dates", "latest"))}}}}}},
+        "/api/reports/{day}": {"get": {
+            "operationId": "report", "summary": "One day's health report: its facts and findings",
+            "description": "Made by `weatherlake report` and the scheduler (docs/operations.md). Each finding has a "
+                           "`severity` (`critical`, `warning`, `info`), a `text` built from the day's figures and "
+                           "an `action`.",
+            "parameters": day,
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _obj(
+                {"date": _STR, "generated_at": _STR, "hours": _INT, "facts": {"type": "object"},
+                 "findings": {"type": "array", "items": _obj({"severity": _STR, "text": _STR, "action": _STR},
+                                                             ("severity", "text", "action"))}},
+                ("date", "facts", "findings"))}}},
+                          "400": _error("The day is neither a date nor `latest`."), "404": missing}}},
+        "/reports/{day}": {"get": {
+            "operationId": "report_page", "summary": "One day's health report as an HTML page",
+            "parameters": day,
+            "responses": {"200": {"description": "text/html"}, "400": _error("The day is neither a date nor `latest`."),
+                          "404": missing}}},
+    }
 
 
 def _schema_text(schema: dict) -> str:

@@ -54,6 +54,8 @@ CACHE_BYTES = 128 * 1024 * 1024
 #: newest: the longest window (params.HOURS) and the 23 hours before it that its rolling
 #: 24 h average reads.
 HOURLY_KEPT = HOURS.maximum + 23
+#: Views with a row per city and clock hour: only the newest HOURLY_KEPT hours are kept.
+HOURLY_VIEWS = frozenset({"hourly_trends", "hourly_filled"})
 #: Per city and period kind, the most city_stats period rows a request can reach.
 PERIODS_KEPT = PERIODS_LIMIT.maximum
 #: Views no endpoint shows rows of: only their pointer is loaded (for the status).
@@ -102,7 +104,7 @@ class ViewData:
     def load(cls, lake: Lake, name: str, pointer: dict | None) -> ViewData:
         if pointer is None or name in POINTER_ONLY:
             return cls(name, pointer, {}, time.time())
-        first_hours = _first_hours_kept(lake, pointer) if name == "hourly_trends" else None
+        first_hours = _first_hours_kept(lake, pointer) if name in HOURLY_VIEWS else None
         by_city: dict[str, list[dict]] = {}
         read = 0
         for line in view_lines(lake, pointer):
@@ -113,7 +115,7 @@ class ViewData:
                     continue
             row = _decode(line)
             by_city.setdefault(row.get("city_id"), []).append(row)
-        if name == "hourly_trends":
+        if name in HOURLY_VIEWS:
             for rows in by_city.values():
                 rows.sort(key=lambda row: row["hour"])
         if name == "city_stats":

@@ -1,0 +1,45 @@
+"""/api/gaps, /api/hourly-filled, and filled hours on the temperature chart."""
+
+from __future__ import annotations
+
+from tests.web.lakedata import publish_view
+
+GAPS = [
+    {"city_id": "london-gb", "city": "London", "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T03:00:00Z",
+     "missing_hours": 2, "scope": "city"},
+    {"city_id": "london-gb", "city": "London", "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T10:00:00Z",
+     "missing_hours": 1, "scope": "all"},
+    {"city_id": "tokyo-jp", "city": "Tokyo", "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T10:00:00Z",
+     "missing_hours": 1, "scope": "all"},
+]
+
+
+def filled_row(city_id: str, hour: int, imputed: bool) -> dict:
+    return {"city_id": city_id, "city": city_id.split("-")[0].title(), "hour": f"2026-11-20T{hour:02d}:00:00Z",
+            "temperature": 10.0 + hour, "temperature_sd": 0.8 if imputed else 0.0, "humidity": 70.0,
+            "humidity_sd": 3.0 if imputed else 0.0, "pressure": 1010.0, "pressure_sd": 0.2 if imputed else 0.0,
+            "wind_speed": 3.0, "wind_speed_sd": 0.9 if imputed else 0.0, "imputed": imputed,
+            "method": "linear" if imputed else "measured"}
+
+
+def test_gaps_newest_first_with_their_scope(client, lake, published):
+    assert client.get("/api/gaps").get_json()["state"] == "not_published"
+    publish_view(lake, "gaps", GAPS, cutoff="2026-11-21T00:00:00Z")
+    body = client.get("/api/gaps").get_json()
+    assert body["state"] == "ready" and body["source"] == "batch"
+    assert [(r["city_id"], r["start"], r["scope"]) for r in body["data"]] == [
+        ("tokyo-jp", "2026-11-20T10:00:00Z", "all"), ("london-gb", "2026-11-20T10:00:00Z", "all"),
+        ("london-gb", "2026-11-20T02:00:00Z", "city")]
+    assert [r["missing_hours"] for r in client.get("/api/gaps?cities=london-gb&limit=1").get_json()["data"]] == [1]
+
+
+def test_filled_hours_are_marked_and_drawn_apart_on_the_temperature_chart(client, lake, published):
+    rows = [filled_row("london-gb", h, imputed=h in (2, 3)) for h in range(0, 6)]
+    publish_view(lake, "hourly_filled", rows, cutoff="2026-11-21T00:00:00Z")
+    body = client.get("/api/hourly-filled?cities=london-gb&hours=4").get_json()
+    assert [(r["hour"][11:13], r["imputed"], r["method"]) for r in body["data"]] == [
+        ("02", True, "linear"), ("03", True, "linear"), ("04", False, "measured"), ("05", False, "measured")]
+    chart = client.get("/api/temperature-chart?cities=london-gb&hours=48").get_json()
+    [marks] = [t for t in chart["data"] if t["name"] == "London: filled (no data)"]
+    assert marks["marker"]["symbol"] == "circle-open" and marks["y"] == [12.0, 13.0]
+    assert marks["error_y"]["array"] == [0.8, 0.8]
