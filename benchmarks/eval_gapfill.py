@@ -6,9 +6,8 @@ hourly history, filled by the batch layer's own transform, compared with what wa
 The history is real: NREL's typical meteorological years (TMY3) of Greensboro, NC
 (723170) and Sand Point, AK (703165), as pvlib ships them: a year of hourly observations
 whose months come from different years (each month's hours are consecutive real
-weather). The files are taken from pvlib's wheel (``pip download``, cached in
-var/history), not installed. Each station's year becomes one city's series from
-2025-01-01; ``--holes`` holes of each length (1, 2, 3, 4, 6, 8, 12, 18 and 24 hours) are
+weather; tests/history.py takes them from pvlib's wheel, cached in var/history). Each
+station's year becomes one city's series from 2025-01-01; ``--holes`` holes of each length (1, 2, 3, 4, 6, 8, 12, 18 and 24 hours) are
 punched at random places (never touching), and ``weatherlake.batch.gaps.filled`` runs on
 what is left in a local Spark, three times: as published (a line up to
 ``LINEAR_UP_TO`` hours, the profile beyond), and with the line and the profile alone.
@@ -19,39 +18,17 @@ within one and two standard uncertainties.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
-import subprocess
 import sys
-import zipfile
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-PVLIB = "pvlib==0.16.1"
-STATIONS = {"greensboro-us": "723170TYA.CSV", "sand-point-us": "703165TY.csv"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.history import METRICS, START, tmy_history  # noqa: E402
+
 LENGTHS = (1, 2, 3, 4, 6, 8, 12, 18, 24)
-METRICS = ("temperature", "humidity", "pressure", "wind_speed")
-COLUMNS = {"temperature": "Dry-bulb (C)", "humidity": "RHum (%)", "pressure": "Pressure (mbar)",
-           "wind_speed": "Wspd (m/s)"}
-CACHE = Path("var/history")
-START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def history() -> dict[str, list[dict]]:
-    """Per station, its year of hourly values (the real ones: TMY3 through pvlib's wheel)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wheels = list(CACHE.glob("pvlib-*.whl"))
-    if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", PVLIB, "-d", str(CACHE)],
-                       check=True)
-        wheels = list(CACHE.glob("pvlib-*.whl"))
-    series = {}
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        for city, name in STATIONS.items():
-            lines = wheel.read(f"pvlib/data/{name}").decode("latin-1").splitlines()[1:]  # line 1: the station
-            series[city] = [{m: float(row[COLUMNS[m]]) for m in METRICS} for row in csv.DictReader(lines)]
-    return series
 
 
 def punch(hours: int, holes: int, rng: random.Random) -> dict[int, int]:
@@ -80,7 +57,7 @@ def main() -> None:
 
     rng = random.Random(args.seed)
     truth, missing, rows = {}, {}, []
-    for city, values in history().items():
+    for city, values in tmy_history().items():
         holes = punch(len(values), args.holes, rng)
         for h, value in enumerate(values):
             truth[(city, h)] = value

@@ -83,6 +83,14 @@ if $with_test_tools; then
   fi
 fi
 
+# Real hourly weather history for the gap-filling and forecast tests: the TMY3 files in
+# pvlib's wheel, downloaded (not installed) into var/history (tests/history.py).
+if $with_test_tools && ! ls var/history/pvlib-*.whl >/dev/null 2>&1; then
+  say "downloading real weather history (pvlib's wheel) into var/history"
+  mkdir -p var/history
+  "$python" -m pip download -q --disable-pip-version-check --no-deps "pvlib==0.16.1" -d var/history
+fi
+
 requirements=requirements/local.txt
 $with_test_tools && requirements=requirements/dev.txt
 stamp=".venv/.installed-$(basename "$requirements" .txt)"

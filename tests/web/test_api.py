@@ -49,7 +49,8 @@ def test_health_and_pipeline_on_an_empty_lake(client):
     health = get(client, "/api/health")
     assert health["status"] == "ok"
     assert health["views"] == {v: "not_published" for v in ("city_stats", "hourly_trends", "diurnal_profile",
-                                                           "anomalies", "gaps", "hourly_filled")}
+                                                           "anomalies", "gaps", "hourly_filled", "forecast",
+                                                           "forecast_skill")}
     assert health["speed"] == "missing"
     pipeline = get(client, "/api/pipeline")
     assert pipeline["batch"]["last_run"] is None

@@ -40,7 +40,7 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 
 from weatherlake import logs
-from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, gaps, hourly_trends
+from weatherlake.batch import VIEWS, anomalies, city_stats, diurnal_profile, extract, forecast, gaps, hourly_trends
 from weatherlake.batch.extract import InputStats
 from weatherlake.batch.hadoopfs import SparkLake
 from weatherlake.batch.publish import Publisher, Written, new_run_id
@@ -65,7 +65,18 @@ TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
     "anomalies": lambda clean, shared: anomalies.transform(clean, seasonal=shared.get("seasonal")),
     "gaps": lambda clean, shared: gaps.gaps(clean),
     "hourly_filled": lambda clean, shared: gaps.filled(clean),
+    "forecast": lambda clean, shared: _forecast_views(clean, shared)["forecast"],
+    "forecast_skill": lambda clean, shared: _forecast_views(clean, shared)["forecast_skill"],
 }
+
+
+def _forecast_views(clean: DataFrame, shared: dict) -> dict:
+    """Both forecast views from one backtest (kept in ``shared``, which the run unpersists)."""
+    if "forecast" not in shared:
+        rows, skill_rows, cached = forecast.views(clean)
+        shared.update({"forecast": rows, "forecast_skill": skill_rows})
+        shared.update({f"forecast-cache-{i}": frame for i, frame in enumerate(cached)})
+    return shared
 
 
 class JobError(WeatherlakeError):

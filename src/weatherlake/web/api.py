@@ -26,6 +26,7 @@ from weatherlake.web.params import (
     CHART_CITIES,
     CITIES,
     DATE,
+    FORECAST_METRIC,
     HOURS,
     LIMIT,
     METRIC,
@@ -311,6 +312,41 @@ def hourly_filled(loaded, config, cities, hours):
                          cities=chosen, hours=hours)
 
 
+@endpoint("/forecast", "The next 48 hours per city (batch), where the method has skill",
+          params=(CHART_CITIES, FORECAST_METRIC))
+def forecast(loaded, config, cities, metric):
+    """The `forecast` view: from each city's last hour with data (`issued_at`), the metric's `value` for each
+    `target_time` `horizon_hours` ahead with a band (`lower`, `upper`: the 10th and 90th percentiles of the
+    backtest's errors). Only horizons where the method beat persistence and climatology in the backtest are
+    there (`/api/forecast-skill` has the figures)."""
+    chosen = _cities(loaded, cities, queries.default_chart_cities(loaded, config.cities))
+
+    def build():
+        return [{**row, "layer": "batch"} for city_id in chosen for row in loaded.views["forecast"].by_city.get(city_id, [])
+                if row["metric"] == metric]
+
+    return data_response(loaded, ("forecast", tuple(chosen), metric), build, view="forecast",
+                         not_published=not loaded.views["forecast"].published, hint=NO_BATCH_HINT, metric=metric)
+
+
+@endpoint("/forecast-skill", "The forecast's backtest per city, metric and horizon (batch)",
+          params=(CITIES, FORECAST_METRIC))
+def forecast_skill(loaded, config, cities, metric):
+    """The `forecast_skill` view: per horizon, the mean absolute error of the forecast (`mae`), of persistence
+    (`mae_persistence`: the last observation) and of climatology (`mae_climatology`: the hour's mean of the last
+    14 days) over the later half of a rolling-origin backtest of the city's last 60 days, and its `samples`."""
+    chosen = _cities(loaded, cities)
+
+    def build():
+        rows = [{**row, "layer": "batch"} for city_id in chosen
+                for row in loaded.views["forecast_skill"].by_city.get(city_id, []) if row["metric"] == metric]
+        return sorted(rows, key=lambda row: (row["city_id"], row["horizon_hours"]))
+
+    return data_response(loaded, ("forecast_skill", _key(cities), metric), build, view="forecast_skill",
+                         not_published=not loaded.views["forecast_skill"].published, hint=NO_BATCH_HINT,
+                         metric=metric)
+
+
 @endpoint("/raw-data", "Raw observations as committed to the lake", params=(CITIES, DATE, LIMIT))
 def raw_data(loaded, config, cities, date, limit):
     """The newest records of one UTC date partition of the raw lake (default: the newest date), newest first.
@@ -359,7 +395,8 @@ def _temperature(loaded, rows, chosen, hours):
     opened = [a for a in (loaded.alerts or {}).get("alerts", []) if a.get("city_id") in wanted]
     filled = [row for c in chosen for row in loaded.views["hourly_filled"].by_city.get(c, [])
               if row["imputed"] and start is not None and row["hour"] >= start]
-    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened, filled)
+    ahead = [row for c in chosen for row in loaded.views["forecast"].by_city.get(c, []) if row["metric"] == "temperature"]
+    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened, filled, ahead)
 
 
 def _humidity(loaded, rows, chosen, hours):

@@ -79,11 +79,12 @@ def _line(rows: list[dict], field: str, index: int, **extra) -> go.Scatter:
 
 
 def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | None, alerts: list[dict] = (),
-                       filled: list[dict] = ()) -> dict:
+                       filled: list[dict] = (), forecast: list[dict] = ()) -> dict:
     """Hourly average temperature per city, with the temperature anomalies as markers, the
-    alerts about those cities where they opened (on the city's line), and the hours without
-    data as the batch layer filled them (``hourly_filled``): open circles with their
-    uncertainty, in the city's colour, apart from the measured line."""
+    alerts about those cities where they opened (on the city's line), the hours without
+    data as the batch layer filled them (``hourly_filled``: open circles with their
+    uncertainty, in the city's colour, apart from the measured line), and the forecast
+    after the last observation (a dashed line in a shaded band)."""
     figure = go.Figure(layout=_layout("Temperature, hourly average (UTC)", "°C", cutoff))
     colour_of = {}
     for i, series in enumerate(_by_city(rows).values()):
@@ -103,6 +104,18 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
                 hovertemplate="%{y:.1f} °C %{text}<extra></extra>",
             )
         )
+    for city_id, series in _by_city(sorted(forecast, key=lambda row: row["target_time"])).items():
+        colour = colour_of.get(city_id, "#888")
+        x = [_x(row["target_time"]) for row in series]
+        figure.add_trace(go.Scatter(x=x + x[::-1], y=[row["upper"] for row in series]
+                                    + [row["lower"] for row in series[::-1]], fill="toself", opacity=0.15,
+                                    line={"width": 0, "color": colour}, hoverinfo="skip", showlegend=False,
+                                    legendgroup=city_id, name=f"{_label(series[0])}: forecast band"))
+        figure.add_trace(go.Scatter(
+            x=x, y=[row["value"] for row in series], name=f"{_label(series[0])}: forecast", legendgroup=city_id,
+            mode="lines", line={"color": colour, "dash": "dash", "width": 2},
+            text=[f"+{row['horizon_hours']} h, 80 % between {row['lower']} and {row['upper']} °C" for row in series],
+            hovertemplate="%{y:.1f} °C %{text}<extra></extra>"))
     marks = [a for a in anomalies if a.get("metric") == "temperature"]
     if marks:
         figure.add_trace(

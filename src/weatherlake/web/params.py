@@ -167,5 +167,7 @@ SEVERITY = Param(
     choices=("moderate", "severe", "extreme"),
 )
 METRIC = Param("metric", "choice", "Only this metric.", choices=("temperature", "humidity", "pressure", "wind_speed"))
+FORECAST_METRIC = Param("metric", "choice", "The metric.", default="temperature",
+                        choices=("temperature", "humidity", "pressure", "wind_speed"))
 LIMIT = Param("limit", "int", "Most rows returned.", default=100, minimum=1, maximum=1000)
 DATE = Param("date", "date", "UTC date of the raw partition to read. Default: the newest date in the lake.")

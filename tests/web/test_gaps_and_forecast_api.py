@@ -1,4 +1,5 @@
-"""/api/gaps, /api/hourly-filled, and filled hours on the temperature chart."""
+"""/api/gaps, /api/hourly-filled, /api/forecast, /api/forecast-skill, and filled hours and
+the forecast on the temperature chart."""
 
 from __future__ import annotations
 
@@ -43,3 +44,29 @@ def test_filled_hours_are_marked_and_drawn_apart_on_the_temperature_chart(client
     [marks] = [t for t in chart["data"] if t["name"] == "London: filled (no data)"]
     assert marks["marker"]["symbol"] == "circle-open" and marks["y"] == [12.0, 13.0]
     assert marks["error_y"]["array"] == [0.8, 0.8]
+
+
+def forecast_row(city_id: str, metric: str, horizon: int) -> dict:
+    return {"city_id": city_id, "city": city_id.split("-")[0].title(), "metric": metric,
+            "issued_at": "2026-11-21T05:00:00Z", "target_time": f"2026-11-21T{5 + horizon:02d}:00:00Z",
+            "horizon_hours": horizon, "value": 8.0 + horizon, "lower": 7.0 + horizon, "upper": 9.5 + horizon,
+            "method": "damped_anomaly"}
+
+
+def test_the_forecast_and_its_skill_are_served_and_drawn_after_the_last_observation(client, lake, published):
+    rows = [forecast_row("london-gb", m, h) for m in ("temperature", "humidity") for h in (1, 2, 3)]
+    publish_view(lake, "forecast", rows, cutoff="2026-11-21T05:00:00Z")
+    skill = [{"city_id": "london-gb", "city": "London", "metric": "temperature", "horizon_hours": h, "mae": 0.5 * h,
+              "mae_persistence": 0.7 * h, "mae_climatology": 3.0, "samples": 240} for h in (2, 1)]
+    publish_view(lake, "forecast_skill", skill, cutoff="2026-11-21T05:00:00Z")
+    body = client.get("/api/forecast?cities=london-gb").get_json()
+    assert [(r["metric"], r["horizon_hours"]) for r in body["data"]] == [("temperature", h) for h in (1, 2, 3)]
+    assert body["metric"] == "temperature"
+    assert len(client.get("/api/forecast?cities=london-gb&metric=humidity").get_json()["data"]) == 3
+    assert [r["horizon_hours"] for r in client.get("/api/forecast-skill").get_json()["data"]] == [1, 2]
+    assert client.get("/api/forecast?metric=rain").status_code == 400
+    chart = client.get("/api/temperature-chart?cities=london-gb&hours=48").get_json()
+    [line] = [t for t in chart["data"] if t["name"] == "London: forecast"]
+    assert line["y"] == [9.0, 10.0, 11.0] and line["line"]["dash"] == "dash"
+    [band] = [t for t in chart["data"] if t["name"] == "London: forecast band"]
+    assert band["y"] == [10.5, 11.5, 12.5, 10.0, 9.0, 8.0] and band["fill"] == "toself"

@@ -1,0 +1,143 @@
+"""The ``forecast`` and ``forecast_skill`` views: the next 48 hours from the lake's own
+history, shown only where the method beats persistence and climatology.
+
+**The method** (``damped_anomaly``). For a city and metric, the *climatology* of an hour
+is the mean of the same hour of day over the :data:`CLIMATE_DAYS` days before the forecast
+is issued; the *anomaly* is how far the last observation is from its climatology. The
+forecast for ``h`` hours ahead is the target hour's climatology plus ``beta_h`` times the
+anomaly: today's warm spell fades into the usual day at the rate the city's history
+shows, ``beta_h`` being the least-squares slope of later departures on earlier ones.
+
+**Its skill is measured, not claimed.** A rolling-origin backtest over each city's last
+:data:`BACKTEST_DAYS` days issues a forecast every :data:`ORIGIN_STEP` hours from what was
+known then; the slopes are fitted on the earlier half of those origins and judged on the
+later half against persistence (the last observation) and climatology (the target hour's
+mean), by mean absolute error per horizon: ``forecast_skill`` (``city_id``, ``metric``,
+``horizon_hours``, ``mae``, ``mae_persistence``, ``mae_climatology``, ``samples``).
+
+``forecast`` rows (``city_id``, ``city``, ``metric``, ``issued_at``, ``target_time``,
+``horizon_hours``, ``value``, ``lower``, ``upper``, ``method``) start from each city's last
+hour with data and exist only for the horizons where ``mae`` is below both others; the
+band is the 10th and 90th percentiles of the backtest's errors at that horizon.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
+from weatherlake.scoring import METRICS
+from weatherlake.views import DECIMALS
+
+HORIZONS = 48
+#: Days of the same hour of day a climatology averages.
+CLIMATE_DAYS = 14
+#: Days of each city's newest history the backtest issues forecasts over.
+BACKTEST_DAYS = 60
+#: Hours between the backtest's forecasts.
+ORIGIN_STEP = 3
+METHOD = "damped_anomaly"
+
+
+def _iso_hour(column):
+    return F.date_format(F.timestamp_seconds(column * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
+
+
+def _long_hourly(observations: DataFrame) -> DataFrame:
+    """(city_id, metric, hour_index, value, clim_day, clim_two_days): the hour's mean, and the
+    mean of the same hour of day over CLIMATE_DAYS days ending one and two days before it."""
+    hourly = with_hour_index(observations).groupBy("city_id", "hour_index").agg(*[F.avg(m).alias(m) for m in METRICS])
+    long = hourly.select("city_id", "hour_index", F.explode(F.array(*[
+        F.struct(F.lit(m).alias("metric"), F.col(m).alias("value")) for m in METRICS])).alias("m")).select(
+        "city_id", "hour_index", "m.metric", "m.value")
+    same_hour = Window.partitionBy("city_id", "metric", F.col("hour_index") % 24).orderBy("hour_index")
+    return long.select(
+        "*",
+        F.avg("value").over(same_hour.rangeBetween(-24 * CLIMATE_DAYS, -24)).alias("clim_day"),
+        F.avg("value").over(same_hour.rangeBetween(-24 * (CLIMATE_DAYS + 1), -48)).alias("clim_two_days"),
+    )
+
+
+def _pairs(long: DataFrame) -> DataFrame:
+    """Backtest pairs: per origin (every ORIGIN_STEP hours of each city's last BACKTEST_DAYS)
+    and horizon, the anomaly at the origin, the target's climatology as known at the origin,
+    persistence and the truth; ``late`` marks the later half of the origins."""
+    newest = long.groupBy("city_id").agg(F.max("hour_index").alias("newest"))
+    origins = long.join(newest, "city_id").where(
+        (F.col("hour_index") > F.col("newest") - 24 * BACKTEST_DAYS) & (F.col("hour_index") % ORIGIN_STEP == 0)
+        & F.col("clim_day").isNotNull()
+    ).select("city_id", "metric", F.col("hour_index").alias("origin"), F.col("value").alias("persistence"),
+             (F.col("value") - F.col("clim_day")).alias("anomaly"),
+             (F.col("hour_index") > F.col("newest") - 12 * BACKTEST_DAYS).alias("late"))
+    horizons = origins.select("*", F.explode(F.sequence(F.lit(1), F.lit(HORIZONS))).alias("horizon"))
+    # Columns of their own names: both sides come from ``long``, and Spark would take
+    # horizons.city_id == targets.city_id for one column compared with itself.
+    targets = long.select(F.col("city_id").alias("target_city"), F.col("metric").alias("target_metric"),
+                          F.col("hour_index").alias("target"), F.col("value").alias("truth"),
+                          "clim_day", "clim_two_days")
+    return horizons.join(targets, (F.col("city_id") == F.col("target_city")) & (F.col("metric") == F.col("target_metric"))
+                         & (F.col("target") == F.col("origin") + F.col("horizon"))).select(
+        "city_id", "metric", "origin", "horizon", "late", "persistence", "anomaly", "truth",
+        F.when(F.col("horizon") <= 24, F.col("clim_day")).otherwise(F.col("clim_two_days")).alias("climatology"),
+    ).where(F.col("climatology").isNotNull())
+
+
+def _slopes(pairs: DataFrame) -> DataFrame:
+    """beta per (city, metric, horizon): later departures on earlier ones, through the origin."""
+    return pairs.groupBy("city_id", "metric", "horizon").agg(
+        F.try_divide(F.sum(F.col("anomaly") * (F.col("truth") - F.col("climatology"))),
+                     F.sum(F.col("anomaly") ** 2)).alias("beta"))  # null when every anomaly was 0
+
+
+def skill(pairs: DataFrame) -> DataFrame:
+    """Per (city, metric, horizon): the MAE of the method (slopes fitted on the earlier
+    origins) and of its two rivals over the later origins, and the error percentiles."""
+    slopes = _slopes(pairs.where(~F.col("late")))
+    judged = pairs.where("late").join(slopes, ["city_id", "metric", "horizon"]).select(
+        "*", (F.col("climatology") + F.coalesce(F.col("beta"), F.lit(0.0)) * F.col("anomaly")
+              - F.col("truth")).alias("error"))
+    # Rounded here: the published figures are the ones the choice of horizons is made on.
+    return judged.groupBy("city_id", "metric", "horizon").agg(
+        round_half_up(F.avg(F.abs("error")), DECIMALS).alias("mae"),
+        round_half_up(F.avg(F.abs(F.col("persistence") - F.col("truth"))), DECIMALS).alias("mae_persistence"),
+        round_half_up(F.avg(F.abs(F.col("climatology") - F.col("truth"))), DECIMALS).alias("mae_climatology"),
+        F.count(F.lit(1)).alias("samples"),
+        F.percentile_approx("error", [0.1, 0.9], 1000).alias("error_band"),
+    )
+
+
+def views(observations: DataFrame) -> tuple[DataFrame, DataFrame, list[DataFrame]]:
+    """Pure transform: clean observations -> (forecast rows, forecast_skill rows, the frames
+    it cached for both, to unpersist when they are written)."""
+    long = _long_hourly(observations).cache()
+    pairs = _pairs(long)
+    scored = skill(pairs).cache()
+    slopes = _slopes(pairs)  # for the published forecast: every origin
+    newest = long.where(F.col("value").isNotNull()).groupBy("city_id", "metric").agg(
+        F.max("hour_index").alias("issued"))
+    last = long.join(newest, ["city_id", "metric"]).where(F.col("hour_index") == F.col("issued")).select(
+        "city_id", "metric", "issued", (F.col("value") - F.col("clim_day")).alias("anomaly"))
+    # The target hour's climatology at the issue time: the same hour of day over the CLIMATE_DAYS days up to it.
+    recent = long.join(newest, ["city_id", "metric"]).where(
+        (F.col("hour_index") > F.col("issued") - 24 * CLIMATE_DAYS) & (F.col("hour_index") <= F.col("issued")))
+    climate = recent.groupBy(F.col("city_id").alias("climate_city"), F.col("metric").alias("climate_metric"),
+                             (F.col("hour_index") % 24).alias("hour_of_day")).agg(F.avg("value").alias("climatology"))
+    ahead = last.select("*", F.explode(F.sequence(F.lit(1), F.lit(HORIZONS))).alias("horizon")).withColumn(
+        "target", F.col("issued") + F.col("horizon"))
+    shown = scored.where((F.col("mae") < F.col("mae_persistence")) & (F.col("mae") < F.col("mae_climatology")))
+    value = F.col("climatology") + F.coalesce(F.col("beta"), F.lit(0.0)) * F.col("anomaly")
+    forecast = ahead.join(climate, (F.col("city_id") == F.col("climate_city")) & (F.col("metric") == F.col(
+        "climate_metric")) & (F.col("hour_of_day") == F.col("target") % 24)).join(
+        slopes, ["city_id", "metric", "horizon"]).join(shown, ["city_id", "metric", "horizon"]).select(
+        "city_id", "metric", _iso_hour(F.col("issued")).alias("issued_at"), _iso_hour(F.col("target")).alias(
+            "target_time"), F.col("horizon").alias("horizon_hours"),
+        round_half_up(value, DECIMALS).alias("value"),
+        round_half_up(value + F.col("error_band")[0], DECIMALS).alias("lower"),
+        round_half_up(value + F.col("error_band")[1], DECIMALS).alias("upper"),
+        F.lit(METHOD).alias("method"))
+    names = F.broadcast(city_names(observations))
+    skill_rows = scored.join(names, "city_id").select(
+        "city_id", "city", "metric", F.col("horizon").alias("horizon_hours"),
+        "mae", "mae_persistence", "mae_climatology", "samples")
+    return forecast.join(names, "city_id").select("city_id", "city", *forecast.columns[1:]), skill_rows, [long, scored]
