@@ -343,14 +343,14 @@ def restore_backup(lake: Lake, backup_id: str, *, force: bool = False, source: L
     for name in lake.list("."):
         if name not in (BACKUPS, RESTORE_MARKER, RESTORE_MARKER + ".next"):
             lake.delete_tree(name)
-    indexes = {entry["path"] for entry in manifest.files if entry["path"].startswith(segments.INDEX + "/")}
+    indexes = {entry["path"]: entry for entry in manifest.files if entry["path"].startswith(segments.INDEX + "/")}
     for entry in manifest.files:
         path = entry["path"]
         if path.startswith((layout.STATE + "/", segments.INDEX + "/")):
             continue  # states are written below; indexes go with their files
         parsed = layout.parse_file_name(path.rpartition("/")[2]) if path.startswith("raw/date=") else None
         if parsed is None:
-            _copy(frozen, lake, entry)
+            lake.write(path, _verified(frozen, entry))
         else:
             _restore_raw_file(frozen, lake, entry, parsed, manifest.partitions, indexes)
     for key, part in manifest.partitions.items():
@@ -365,37 +365,36 @@ def restore_backup(lake: Lake, backup_id: str, *, force: bool = False, source: L
     return manifest
 
 
-def _copy(frozen: Lake, lake: Lake, entry: dict, path: str | None = None) -> None:
+def _verified(frozen: Lake, entry: dict) -> bytes:
+    """A backed-up file's bytes, checked against its manifest entry."""
     data = frozen.read(entry["path"])
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise BackupError(f"{entry['path']} in the backup does not match its manifest (run backup verify)")
-    lake.write(path or entry["path"], data)
+    return data
 
 
 def _restore_raw_file(frozen: Lake, lake: Lake, entry: dict, parsed: tuple, partitions: dict,
-                      indexes: set[str]) -> None:
-    """A raw file, or the part of it below its partition's offset in the backup's state."""
+                      indexes: dict[str, dict]) -> None:
+    """A raw file (with its index), or the part of it below its partition's offset in the backup's state."""
     topic, partition, first, last = parsed
     date = entry["path"].split("/")[1][len("date="):]
     name = entry["path"].rpartition("/")[2]
     bound = partitions.get(f"{topic}+{partition}", {}).get("next_offset")
     if bound is not None and first >= bound:
         return  # committed after the state the backup holds: the sink takes it from Kafka again
-    index = segments.index_path(date, name)
+    index = indexes.get(segments.index_path(date, name))
+    data = _verified(frozen, entry)
     if bound is None or last < bound:
-        _copy(frozen, lake, entry)
-        if index in indexes:
-            lake.write(index, frozen.read(index))
+        lake.write(entry["path"], data)
+        if index is not None:
+            lake.write(index["path"], _verified(frozen, index))
         return
-    entries = segments.read_index(frozen, date, name) if index in indexes else None
-    if entries is None:
+    if index is None:
         raise BackupError(f"{entry['path']} reaches past the backup's state and has no index to cut it by")
-    kept = [e for e in entries if e[1] < bound]
-    if kept != entries[:len(kept)] or not kept:
+    segments_of = orjson.loads(_verified(frozen, index))["segments"]
+    kept = [s for s in segments_of if s[1] < bound]
+    if not kept or kept != segments_of[:len(kept)]:
         raise LakeError(f"{entry['path']}: its segments below offset {bound} are not the first ones")
-    data = frozen.read(entry["path"])
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise BackupError(f"{entry['path']} in the backup does not match its manifest (run backup verify)")
     cut = layout.file_name(topic, partition, first, kept[-1][1])
     lake.write(join(layout.date_dir(date), cut), data[:kept[-1][3]])
     if len(kept) > 1:

@@ -27,6 +27,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from weatherlake.errors import LakeUnavailable
 from weatherlake.lake import layout
@@ -66,7 +67,7 @@ class Page:
     more: bool
 
 
-class Cache:
+class Cache(Protocol):
     """What a cache of the exporter must do (:class:`weatherlake.web.cache.BoundedCache` does)."""
 
     def get(self, key: object, default: object = None) -> object: ...
@@ -74,7 +75,7 @@ class Cache:
     def put(self, key: object, value: object, size: int | None = None) -> None: ...
 
 
-class NoCache(Cache):
+class NoCache:
     def get(self, key: object, default: object = None) -> object:
         return default
 
