@@ -58,14 +58,16 @@ def hourly_grid(observations: DataFrame) -> DataFrame:
 def filled(observations: DataFrame) -> DataFrame:
     """Pure transform: clean observations -> hourly_filled rows."""
     grid = hourly_grid(observations)
-    by_city = Window.partitionBy("city_id").orderBy("hour_index")
-    before = by_city.rowsBetween(Window.unboundedPreceding, 0)
-    after = by_city.rowsBetween(0, Window.unboundedFollowing)
+    # Both frames grow from the partition's start, which Spark extends row by row; a frame
+    # running to the partition's end would be computed again for every row (quadratic).
+    before = Window.partitionBy("city_id").orderBy("hour_index").rowsBetween(Window.unboundedPreceding, 0)
+    after = Window.partitionBy("city_id").orderBy(F.col("hour_index").desc()).rowsBetween(
+        Window.unboundedPreceding, 0)
     same_hour_nearby = (Window.partitionBy("city_id", F.col("hour_index") % 24).orderBy("hour_index")
                         .rangeBetween(-24 * PROFILE_DAYS, 24 * PROFILE_DAYS))
     measured = F.col("measured")
     prev_hour = F.last(F.when(measured, F.col("hour_index")), ignorenulls=True).over(before)
-    next_hour = F.first(F.when(measured, F.col("hour_index")), ignorenulls=True).over(after)
+    next_hour = F.last(F.when(measured, F.col("hour_index")), ignorenulls=True).over(after)
     frame = grid.select(
         "*",
         prev_hour.alias("prev_hour"),
@@ -75,10 +77,10 @@ def filled(observations: DataFrame) -> DataFrame:
     frame = frame.select(
         "*",
         *[F.last(F.when(measured, F.col(m)), ignorenulls=True).over(before).alias(f"{m}__prev") for m in METRICS],
-        *[F.first(F.when(measured, F.col(m)), ignorenulls=True).over(after).alias(f"{m}__next") for m in METRICS],
+        *[F.last(F.when(measured, F.col(m)), ignorenulls=True).over(after).alias(f"{m}__next") for m in METRICS],
         *[F.last(F.when(measured, F.col(m) - F.col(f"{m}__profile")), ignorenulls=True).over(before)
           .alias(f"{m}__prev_residual") for m in METRICS],
-        *[F.first(F.when(measured, F.col(m) - F.col(f"{m}__profile")), ignorenulls=True).over(after)
+        *[F.last(F.when(measured, F.col(m) - F.col(f"{m}__profile")), ignorenulls=True).over(after)
           .alias(f"{m}__next_residual") for m in METRICS],
     )
     steps = _step_spreads(frame)
