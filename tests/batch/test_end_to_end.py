@@ -87,7 +87,9 @@ def test_every_view_is_published_with_a_correct_latest(lake):
             "duplicates": 30,
         }
         assert pointer["rows"] == len(lakefiles.read_view(root, view))
-        assert pointer["rows"] > 0 or view == "gaps"  # every city reports every hour here: no gap
+        # Every city reports every hour here (no gap), and four days are too few for a
+        # forecast's backtest (it needs two weeks of climatology first).
+        assert pointer["rows"] > 0 or view in ("gaps", "forecast", "forecast_skill")
         assert pointer["duration_seconds"] > 0 and pointer["format"] == "jsonl"
 
 

@@ -36,7 +36,7 @@ def test_a_horizon_is_shown_only_where_the_method_beats_persistence_and_climatol
     rows, skill = views
     scores = {(r["metric"], r["horizon_hours"]): r for r in skill}
     assert len(scores) == len(METRICS) * forecast.HORIZONS
-    assert all(r["samples"] > 100 for r in skill)
+    assert all(r["samples"] >= 50 for r in skill)
     shown = {(r["metric"], r["horizon_hours"]) for r in rows}
     for key, score in scores.items():
         beats = score["mae"] < score["mae_persistence"] and score["mae"] < score["mae_climatology"]

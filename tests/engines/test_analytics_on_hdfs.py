@@ -197,7 +197,9 @@ def test_every_view_is_published_on_hdfs_with_its_latest(run, lake):
             "dates": 4, "records": len(recs) + DUPLICATES, "accepted": len(recs), "rejected": 0,
             "malformed": 0, "impossible": 0, "duplicates": DUPLICATES,
         }
-        assert pointer["rows"] == len(view_rows(lake, view)) > 0
+        assert pointer["rows"] == len(view_rows(lake, view))
+        # No gap in these days, and too few of them for a forecast's backtest.
+        assert pointer["rows"] > 0 or view in ("gaps", "forecast", "forecast_skill")
         # _LATEST replaced in place (no staged copy left), the older run pruned (--keep-runs 1).
         assert lake.list(f"analytics/{view}") == ["_LATEST", f"run={run_id}"]
 

@@ -498,10 +498,10 @@ class LakeSink:
     def run(self, stop: threading.Event) -> None:
         settings = self.settings
         self._stop = stop
-        restoring = self.lake.read_atomic(layout.RESTORE_MARKER)
-        if restoring is not None:
+        if self.lake.exists(layout.RESTORE_MARKER):
+            restoring = (self.lake.read_atomic(layout.RESTORE_MARKER) or b"").decode(errors="replace").strip()
             raise SinkError(f"a restore of the lake is in progress or was interrupted ({layout.RESTORE_MARKER}: "
-                            f"{restoring.decode(errors='replace').strip()}); let it finish, or run it again with --force")
+                            f"{restoring}); let it finish, or run it again with --force")
         self._join()
         self.dlq = kafka.producer(settings)
         try:
