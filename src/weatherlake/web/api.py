@@ -334,7 +334,7 @@ def forecast(loaded, config, cities, metric):
 def forecast_skill(loaded, config, cities, metric):
     """The `forecast_skill` view: per horizon, the mean absolute error of the forecast (`mae`), of persistence
     (`mae_persistence`: the last observation) and of climatology (`mae_climatology`: the hour's mean of the last
-    14 days) over the later half of a rolling-origin backtest of the city's last 60 days, and its `samples`."""
+    14 days) over the later half of a rolling-origin backtest of the city's last 30 days, and its `samples`."""
     chosen = _cities(loaded, cities)
 
     def build():
