@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import re
 
 import orjson
@@ -40,8 +39,6 @@ from weatherlake.web.api import api, settings, store
 from weatherlake.web.cache import BoundedCache
 from weatherlake.web.ingest import RateLimit
 from weatherlake.web.params import ApiError, Param, parse_args
-
-log = logging.getLogger(__name__)
 
 #: Indexes and lines of segments kept between pages (per web worker).
 CACHE_BYTES = 32 * 1024 * 1024
