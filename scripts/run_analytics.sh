@@ -14,27 +14,6 @@
 #
 #   5 * * * * cd /srv/weatherlake && scripts/run_analytics.sh >> var/log/analytics.log 2>&1
 #
-# The lock file is $ANALYTICS_LOCK (default /tmp/weatherlake-analytics.lock).
+# The lock file is $ANALYTICS_LOCK (default /tmp/weatherlake-analytics.lock); scripts/run_job.sh does the rest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if command -v flock > /dev/null; then
-  exec 9> "${ANALYTICS_LOCK:-/tmp/weatherlake-analytics.lock}"
-  if ! flock -n 9; then
-    echo "run_analytics: another analytics run is still going; skipping this one" >&2
-    exit 0
-  fi
-fi
-
-if [ "${1:-}" = "--cluster" ]; then
-  shift
-  # -T: no TTY, so the output can be piped and the exit status is the job's.
-  exec docker compose exec -T scheduler weatherlake analytics "$@"
-fi
-
-if [ ! -x .venv/bin/weatherlake ] && command -v weatherlake > /dev/null; then
-  exec weatherlake analytics "$@"  # inside the image, or wherever weatherlake is installed
-fi
-scripts/bootstrap.sh
-# exec keeps the lock (fd 9) open in the run itself, until it and its children end.
-exec .venv/bin/weatherlake analytics "$@"
+WEATHERLAKE_LOCK=${ANALYTICS_LOCK:-/tmp/weatherlake-analytics.lock} exec "$(dirname "$0")/run_job.sh" analytics "$@"

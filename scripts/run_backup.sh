@@ -13,25 +13,6 @@
 #
 #   30 2 * * * cd /srv/weatherlake && scripts/run_backup.sh >> var/log/backup.log 2>&1
 #
-# The lock file is $BACKUP_LOCK (default /tmp/weatherlake-backup.lock).
+# The lock file is $BACKUP_LOCK (default /tmp/weatherlake-backup.lock); scripts/run_job.sh does the rest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if command -v flock > /dev/null; then
-  exec 9> "${BACKUP_LOCK:-/tmp/weatherlake-backup.lock}"
-  if ! flock -n 9; then
-    echo "run_backup: another backup is still going; skipping this one" >&2
-    exit 0
-  fi
-fi
-
-if [ "${1:-}" = "--cluster" ]; then
-  shift
-  exec docker compose exec -T scheduler weatherlake backup "$@"
-fi
-
-if [ ! -x .venv/bin/weatherlake ] && command -v weatherlake > /dev/null; then
-  exec weatherlake backup "$@"
-fi
-scripts/bootstrap.sh
-exec .venv/bin/weatherlake backup "$@"
+WEATHERLAKE_LOCK=${BACKUP_LOCK:-/tmp/weatherlake-backup.lock} exec "$(dirname "$0")/run_job.sh" backup "$@"

@@ -40,6 +40,7 @@ from weatherlake.ingest.compact import CompactionRunning, locked
 from weatherlake.lake import Lake, LocalLake, WebHdfsLake, join, layout, segments
 from weatherlake.lake.export import bounds
 from weatherlake.lake.layout import RESTORE_MARKER
+from weatherlake.speed.published import read_pointer
 from weatherlake.timefmt import seconds_text
 
 log = logging.getLogger(__name__)
@@ -193,25 +194,27 @@ def _partitions(frozen: Lake) -> dict[str, dict]:
 def backed_up_files(lake: Lake, skip_raw: bool = False) -> Iterator[tuple[str, int]]:
     """(path, size) of every file a backup holds: all but the backups, work in progress
     (``raw/_tmp``, compaction's journals and locks) and view runs ``_LATEST`` does not name."""
+    latest = _latest_runs(lake)
     for path, size in _walk(lake, "."):
         top = path.split("/", 1)[0]
         if top == BACKUPS or path == RESTORE_MARKER or (skip_raw and top == "raw"):
             continue
         if path.startswith(layout.TMP + "/") or (path.startswith(layout.STATE + "/") and not _is_state(path)):
             continue
-        if top == "analytics" and "/run=" in path and not _latest_run(lake, path):
+        if top == "analytics" and "/run=" in path and not path.startswith(latest):
             continue
         yield path, size
 
 
-def _latest_run(lake: Lake, path: str) -> bool:
-    view, _, rest = path[len("analytics/"):].partition("/")
-    pointer = lake.read_atomic(join("analytics", view, "_LATEST"))
-    try:
-        named = orjson.loads(pointer).get("path", "") if pointer else ""
-    except orjson.JSONDecodeError:
-        named = ""
-    return bool(named) and path.startswith(named.rstrip("/") + "/")
+def _latest_runs(lake: Lake) -> tuple[str, ...]:
+    """``analytics/<view>/run=<id>/`` of each view's run its ``_LATEST`` names."""
+    runs = []
+    files = lake.sizes("analytics")  # the scheduler's status file, beside the views' directories
+    for view in lake.list("analytics"):
+        pointer = read_pointer(lake, view) if view not in files else None
+        if pointer is not None:
+            runs.append(pointer["path"].rstrip("/") + "/")
+    return tuple(runs)
 
 
 def _is_state(path: str) -> bool:

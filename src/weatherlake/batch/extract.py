@@ -198,6 +198,11 @@ def observations(tagged: DataFrame) -> DataFrame:
     return tagged.where(F.col("status").isNull()).drop("status")
 
 
+def hourly_means(observations: DataFrame, metrics: tuple[str, ...]) -> DataFrame:
+    """Per (city_id, hour_index): the mean of each metric over the hour's observations."""
+    return with_hour_index(observations).groupBy("city_id", "hour_index").agg(*[F.avg(m).alias(m) for m in metrics])
+
+
 def city_names(observations: DataFrame) -> DataFrame:
     """``city_id``, ``city``: one name per city (the greatest seen, should a name ever change)."""
     return observations.groupBy("city_id").agg(F.max("city").alias("city"))

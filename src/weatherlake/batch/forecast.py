@@ -26,7 +26,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
+from weatherlake.batch.extract import city_names, hourly_means, round_half_up
 from weatherlake.scoring import METRICS
 from weatherlake.views import DECIMALS
 
@@ -47,7 +47,7 @@ def _iso_hour(column):
 def _long_hourly(observations: DataFrame) -> DataFrame:
     """(city_id, metric, hour_index, value, clim_day, clim_two_days): the hour's mean, and the
     mean of the same hour of day over CLIMATE_DAYS days ending one and two days before it."""
-    hourly = with_hour_index(observations).groupBy("city_id", "hour_index").agg(*[F.avg(m).alias(m) for m in METRICS])
+    hourly = hourly_means(observations, METRICS)
     long = hourly.select("city_id", "hour_index", F.explode(F.array(*[
         F.struct(F.lit(m).alias("metric"), F.col(m).alias("value")) for m in METRICS])).alias("m")).select(
         "city_id", "hour_index", "m.metric", "m.value")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
+from weatherlake.batch.extract import city_names, hourly_means, round_half_up
 from weatherlake.scoring import METRICS
 from weatherlake.views import DECIMALS
 
@@ -45,9 +45,7 @@ def _iso_hour(hour_index: Column) -> Column:
 def hourly_grid(observations: DataFrame) -> DataFrame:
     """Every (city_id, hour_index) from each city's first to last hour with data, with the
     hour's means (null where missing) and ``measured``."""
-    hourly = with_hour_index(observations).groupBy("city_id", "hour_index").agg(
-        *[F.avg(m).alias(m) for m in METRICS]
-    )
+    hourly = hourly_means(observations, METRICS)
     span = hourly.groupBy("city_id").agg(F.min("hour_index").alias("lo"), F.max("hour_index").alias("hi"))
     grid = span.select("city_id", F.explode(F.sequence("lo", "hi")).alias("hour_index"))
     return grid.join(hourly.withColumn("measured", F.lit(True)), ["city_id", "hour_index"], "left").fillna(

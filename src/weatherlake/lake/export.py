@@ -90,19 +90,15 @@ def partition_key(topic: str, partition: int) -> str:
 def bounds(lake: Lake) -> dict[str, int]:
     """Per partition, the offset below which every committed window is in place."""
     found: dict[str, int] = {}
-    for name in lake.list(layout.STATE):
-        topic, plus, number = name.removesuffix(".json").rpartition("+")
-        key = partition_key(topic, int(number)) if plus and number.isdigit() else None
-        if key is None or key in found:
-            continue
-        state = layout.load_state(lake, topic, int(number))
+    for topic, partition in layout.state_partitions(lake):
+        state = layout.load_state(lake, topic, partition)
         if state is None:
             continue
         bound = state.base + state.next_offset
         if any(not layout.in_place(lake, final) for _, final in state.pending):
             # The newest commit's files are not all in place: stop below all of them.
             bound = min(layout.parse_file_name(final.rpartition("/")[2])[2] for _, final in state.pending)
-        found[key] = bound
+        found[partition_key(topic, partition)] = bound
     return found
 
 

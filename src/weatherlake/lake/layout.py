@@ -220,16 +220,23 @@ def prune_states(lake: Lake, topic: str, partition: int, newest: int) -> None:
         lake.delete(legacy_state_path(topic, partition))
 
 
+def state_partitions(lake: Lake) -> list[tuple[str, int]]:
+    """(topic, partition) of every sink state in the lake (generations or a legacy file)."""
+    found = set()
+    for name in lake.list(STATE):
+        topic, plus, number = name.removesuffix(".json").rpartition("+")
+        if plus and number.isdigit():  # not compaction's journals and locks (compact+<date>...)
+            found.add((topic, int(number)))
+    return sorted(found)
+
+
 def sink_positions(lake: Lake, topic: str) -> dict[int, int]:
     """{partition: next offset} the sink has committed for ``topic``."""
     positions = {}
-    prefix = f"{topic}+"
-    for name in lake.list(STATE):
-        rest = name[len(prefix):].removesuffix(".json") if name.startswith(prefix) else ""
-        if rest.isdigit() and int(rest) not in positions:
-            state = load_state(lake, topic, int(rest))
-            if state is not None:
-                positions[int(rest)] = state.next_offset
+    for state_topic, partition in state_partitions(lake):
+        state = load_state(lake, topic, partition) if state_topic == topic else None
+        if state is not None:
+            positions[partition] = state.next_offset
     return positions
 
 
