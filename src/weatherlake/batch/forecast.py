@@ -15,6 +15,11 @@ later half against persistence (the last observation) and climatology (the targe
 mean), by mean absolute error per horizon: ``forecast_skill`` (``city_id``, ``metric``,
 ``horizon_hours``, ``mae``, ``mae_persistence``, ``mae_climatology``, ``samples``).
 
+Both views read each city's newest :data:`HISTORY_HOURS` only (the backtest's days and
+the climatology behind them): older history changes neither, and a year of data costs
+little more than two months. A metric a city has not reported within them gets no
+forecast.
+
 ``forecast`` rows (``city_id``, ``city``, ``metric``, ``issued_at``, ``target_time``,
 ``horizon_hours``, ``value``, ``lower``, ``upper``, ``method``) start from each city's last
 hour with data and exist only for the horizons where ``mae`` is below both others; the
@@ -23,7 +28,7 @@ band is the 10th and 90th percentiles of the backtest's errors at that horizon.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from weatherlake.batch.extract import city_names, hourly_means, round_half_up
@@ -38,19 +43,24 @@ BACKTEST_DAYS = 30
 #: Hours between the backtest's forecasts.
 ORIGIN_STEP = 6
 METHOD = "damped_anomaly"
+#: Hours of each city's newest history the views read: the backtest's days, and the
+#: climatology's days (plus one) before the first of them.
+HISTORY_HOURS = 24 * (BACKTEST_DAYS + CLIMATE_DAYS + 1)
 
 
 def _iso_hour(column):
     return F.date_format(F.timestamp_seconds(column * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
 
 
-def _long_hourly(observations: DataFrame) -> DataFrame:
-    """(city_id, metric, hour_index, value, clim_day, clim_two_days): the hour's mean, and the
-    mean of the same hour of day over CLIMATE_DAYS days ending one and two days before it."""
-    hourly = hourly_means(observations, METRICS)
-    long = hourly.select("city_id", "hour_index", F.explode(F.array(*[
+def _long_hourly(hourly: DataFrame) -> DataFrame:
+    """(city_id, newest, metric, hour_index, value, clim_day, clim_two_days) over each city's
+    newest :data:`HISTORY_HOURS`: the hour's mean, and the mean of the same hour of day over
+    CLIMATE_DAYS days ending one and two days before it."""
+    newest = hourly.groupBy("city_id").agg(F.max("hour_index").alias("newest"))
+    recent = hourly.join(F.broadcast(newest), "city_id").where(F.col("hour_index") > F.col("newest") - HISTORY_HOURS)
+    long = recent.select("city_id", "newest", "hour_index", F.explode(F.array(*[
         F.struct(F.lit(m).alias("metric"), F.col(m).alias("value")) for m in METRICS])).alias("m")).select(
-        "city_id", "hour_index", "m.metric", "m.value")
+        "city_id", "newest", "hour_index", "m.metric", "m.value")
     same_hour = Window.partitionBy("city_id", "metric", F.col("hour_index") % 24).orderBy("hour_index")
     return long.select(
         "*",
@@ -63,42 +73,45 @@ def _pairs(long: DataFrame) -> DataFrame:
     """Backtest pairs: per origin (every ORIGIN_STEP hours of each city's last BACKTEST_DAYS)
     and horizon, the anomaly at the origin, the target's climatology as known at the origin,
     persistence and the truth; ``late`` marks the later half of the origins."""
-    newest = long.groupBy("city_id").agg(F.max("hour_index").alias("newest"))
-    origins = long.join(newest, "city_id").where(
+    origins = long.where(
         (F.col("hour_index") > F.col("newest") - 24 * BACKTEST_DAYS) & (F.col("hour_index") % ORIGIN_STEP == 0)
         & F.col("clim_day").isNotNull()
     ).select("city_id", "metric", F.col("hour_index").alias("origin"), F.col("value").alias("persistence"),
              (F.col("value") - F.col("clim_day")).alias("anomaly"),
              (F.col("hour_index") > F.col("newest") - 12 * BACKTEST_DAYS).alias("late"))
-    horizons = origins.select("*", F.explode(F.sequence(F.lit(1), F.lit(HORIZONS))).alias("horizon"))
-    # Columns of their own names: both sides come from ``long``, and Spark would take
-    # horizons.city_id == targets.city_id for one column compared with itself.
-    targets = long.select(F.col("city_id").alias("target_city"), F.col("metric").alias("target_metric"),
-                          F.col("hour_index").alias("target"), F.col("value").alias("truth"),
-                          "clim_day", "clim_two_days")
-    # A sort-merge join: Spark estimates the exploded horizons as small as the origins and
-    # would broadcast them (48 times that: 1.6 GB for 100 cities' year, and an out-of-memory).
-    return horizons.hint("merge").join(targets, (F.col("city_id") == F.col("target_city"))
-                                       & (F.col("metric") == F.col("target_metric"))
-                                       & (F.col("target") == F.col("origin") + F.col("horizon"))).select(
+    # Each target hour meets the origins within HORIZONS hours before it: the horizons
+    # congruent to it modulo ORIGIN_STEP. The targets stream past the origins, which are
+    # few (cities x metrics x origins) and broadcast: the pairs are never shuffled.
+    first_horizon = (F.col("hour_index") - 1) % ORIGIN_STEP + 1
+    targets = long.where(F.col("hour_index") > F.col("newest") - 24 * BACKTEST_DAYS).select(
+        "city_id", "metric", F.col("hour_index").alias("target"), F.col("value").alias("truth"), "clim_day",
+        "clim_two_days", F.explode(F.sequence(first_horizon, F.lit(HORIZONS), F.lit(ORIGIN_STEP))).alias("horizon"))
+    return targets.withColumn("origin", F.col("target") - F.col("horizon")).join(
+        F.broadcast(origins), ["city_id", "metric", "origin"]).select(
         "city_id", "metric", "origin", "horizon", "late", "persistence", "anomaly", "truth",
         F.when(F.col("horizon") <= 24, F.col("clim_day")).otherwise(F.col("clim_two_days")).alias("climatology"),
     ).where(F.col("climatology").isNotNull())
 
 
-def _slopes(pairs: DataFrame) -> DataFrame:
-    """beta per (city, metric, horizon): later departures on earlier ones, through the origin."""
+def slopes(pairs: DataFrame) -> DataFrame:
+    """Per (city, metric, horizon), beta (later departures on earlier ones, through the
+    origin; null when every anomaly was 0): ``beta_fit`` from the earlier origins, for the
+    backtest to judge, and ``beta`` from all of them, for the published forecast."""
+    departure = F.col("truth") - F.col("climatology")
+
+    def beta(rows: Column) -> Column:
+        return F.try_divide(F.sum(F.when(rows, F.col("anomaly") * departure)),
+                            F.sum(F.when(rows, F.col("anomaly") ** 2)))
+
     return pairs.groupBy("city_id", "metric", "horizon").agg(
-        F.try_divide(F.sum(F.col("anomaly") * (F.col("truth") - F.col("climatology"))),
-                     F.sum(F.col("anomaly") ** 2)).alias("beta"))  # null when every anomaly was 0
+        beta(~F.col("late")).alias("beta_fit"), beta(F.lit(True)).alias("beta"))
 
 
-def skill(pairs: DataFrame) -> DataFrame:
-    """Per (city, metric, horizon): the MAE of the method (slopes fitted on the earlier
-    origins) and of its two rivals over the later origins, and the error percentiles."""
-    slopes = _slopes(pairs.where(~F.col("late")))
-    judged = pairs.where("late").join(slopes, ["city_id", "metric", "horizon"]).select(
-        "*", (F.col("climatology") + F.coalesce(F.col("beta"), F.lit(0.0)) * F.col("anomaly")
+def skill(pairs: DataFrame, fitted: DataFrame) -> DataFrame:
+    """Per (city, metric, horizon): the MAE of the method (:func:`slopes`' ``beta_fit``)
+    and of its two rivals over the later origins, and the error percentiles."""
+    judged = pairs.where("late").join(F.broadcast(fitted), ["city_id", "metric", "horizon"]).select(
+        "*", (F.col("climatology") + F.coalesce(F.col("beta_fit"), F.lit(0.0)) * F.col("anomaly")
               - F.col("truth")).alias("error"))
     # Rounded here: the published figures are the ones the choice of horizons is made on.
     return judged.groupBy("city_id", "metric", "horizon").agg(
@@ -110,13 +123,14 @@ def skill(pairs: DataFrame) -> DataFrame:
     )
 
 
-def views(observations: DataFrame) -> tuple[DataFrame, DataFrame, list[DataFrame]]:
+def views(observations: DataFrame, hourly: DataFrame | None = None) -> tuple[DataFrame, DataFrame, list[DataFrame]]:
     """Pure transform: clean observations -> (forecast rows, forecast_skill rows, the frames
-    it cached for both, to unpersist when they are written)."""
-    long = _long_hourly(observations).cache()
+    it cached for both, to unpersist when they are written). ``hourly``: the observations'
+    :func:`~weatherlake.batch.extract.hourly_means`, when the caller has them."""
+    long = _long_hourly(hourly if hourly is not None else hourly_means(observations, METRICS)).cache()
     pairs = _pairs(long)
-    scored = skill(pairs).cache()
-    slopes = _slopes(pairs)  # for the published forecast: every origin
+    fitted = slopes(pairs).cache()
+    scored = skill(pairs, fitted).cache()
     newest = long.where(F.col("value").isNotNull()).groupBy("city_id", "metric").agg(
         F.max("hour_index").alias("issued"))
     last = long.join(newest, ["city_id", "metric"]).where(F.col("hour_index") == F.col("issued")).select(
@@ -132,7 +146,7 @@ def views(observations: DataFrame) -> tuple[DataFrame, DataFrame, list[DataFrame
     value = F.col("climatology") + F.coalesce(F.col("beta"), F.lit(0.0)) * F.col("anomaly")
     forecast = ahead.join(climate, (F.col("city_id") == F.col("climate_city")) & (F.col("metric") == F.col(
         "climate_metric")) & (F.col("hour_of_day") == F.col("target") % 24)).join(
-        slopes, ["city_id", "metric", "horizon"]).join(shown, ["city_id", "metric", "horizon"]).select(
+        fitted, ["city_id", "metric", "horizon"]).join(shown, ["city_id", "metric", "horizon"]).select(
         "city_id", "metric", _iso_hour(F.col("issued")).alias("issued_at"), _iso_hour(F.col("target")).alias(
             "target_time"), F.col("horizon").alias("horizon_hours"),
         round_half_up(value, DECIMALS).alias("value"),
@@ -143,4 +157,4 @@ def views(observations: DataFrame) -> tuple[DataFrame, DataFrame, list[DataFrame
     skill_rows = scored.join(names, "city_id").select(
         "city_id", "city", "metric", F.col("horizon").alias("horizon_hours"),
         "mae", "mae_persistence", "mae_climatology", "samples")
-    return forecast.join(names, "city_id").select("city_id", "city", *forecast.columns[1:]), skill_rows, [long, scored]
+    return forecast.join(names, "city_id").select("city_id", "city", *forecast.columns[1:]), skill_rows, [long, fitted, scored]

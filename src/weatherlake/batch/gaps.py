@@ -25,6 +25,9 @@ the middle. docs/batch.md reports how close the filled values come to the truth.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -38,51 +41,95 @@ LINEAR_UP_TO = 8
 PROFILE_DAYS = 3
 
 
+
 def _iso_hour(hour_index: Column) -> Column:
     return F.date_format(F.timestamp_seconds(hour_index * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
 
 
-def hourly_grid(observations: DataFrame) -> DataFrame:
+def _city_hours() -> Window:
+    """Each city's hours in order. The cached input is partitioned by city: no window over
+    it shuffles, and those over the grid share one sort."""
+    return Window.partitionBy("city_id").orderBy("hour_index")
+
+
+def _following(hourly: DataFrame) -> DataFrame:
+    """:func:`~weatherlake.batch.extract.hourly_means`' rows with each city's next measured
+    hour (``next_hour``, null for its last)."""
+    return hourly.select("*", F.lead("hour_index").over(_city_hours()).alias("next_hour"))
+
+
+def missing_runs(hourly: DataFrame) -> DataFrame:
+    """``city_id``, ``first``, ``last``: each run of hours without data between two measured
+    hours of a city."""
+    return _following(hourly).where(F.col("next_hour") > F.col("hour_index") + 1).select(
+        "city_id", (F.col("hour_index") + 1).alias("first"), (F.col("next_hour") - 1).alias("last"))
+
+
+def hourly_grid(hourly: DataFrame) -> DataFrame:
     """Every (city_id, hour_index) from each city's first to last hour with data, with the
-    hour's means (null where missing) and ``measured``."""
-    hourly = hourly_means(observations, METRICS)
-    span = hourly.groupBy("city_id").agg(F.min("hour_index").alias("lo"), F.max("hour_index").alias("hi"))
-    grid = span.select("city_id", F.explode(F.sequence("lo", "hi")).alias("hour_index"))
-    return grid.join(hourly.withColumn("measured", F.lit(True)), ["city_id", "hour_index"], "left").fillna(
-        {"measured": False}
-    )
+    hour's means (null where missing) and ``measured``: each measured hour followed by the
+    missing ones up to the next, in each city's order."""
+    until = F.coalesce(F.col("next_hour") - 1, F.col("hour_index"))
+    grid = _following(hourly).select(
+        "city_id", F.col("hour_index").alias("measured_hour"), *METRICS,
+        F.explode(F.sequence("hour_index", until)).alias("hour_index"))
+    measured = F.col("hour_index") == F.col("measured_hour")
+    return grid.select("city_id", "hour_index", *[F.when(measured, F.col(m)).alias(m) for m in METRICS],
+                       measured.alias("measured"))
 
 
-def filled(observations: DataFrame) -> DataFrame:
-    """Pure transform: clean observations -> hourly_filled rows."""
-    grid = hourly_grid(observations)
-    # Both frames grow from the partition's start, which Spark extends row by row; a frame
-    # running to the partition's end would be computed again for every row (quadratic).
-    before = Window.partitionBy("city_id").orderBy("hour_index").rowsBetween(Window.unboundedPreceding, 0)
-    after = Window.partitionBy("city_id").orderBy(F.col("hour_index").desc()).rowsBetween(
-        Window.unboundedPreceding, 0)
-    same_hour_nearby = (Window.partitionBy("city_id", F.col("hour_index") % 24).orderBy("hour_index")
-                        .rangeBetween(-24 * PROFILE_DAYS, 24 * PROFILE_DAYS))
+def _profile(metric: str) -> Column:
+    """The mean of ``metric`` at the same hour of day over PROFILE_DAYS days either side,
+    measured hours only. The grid has every hour, so those are the rows 24, 48, ... before
+    and after: offsets in the city's own order, where a window over each hour of day would
+    shuffle every hour again."""
+    around = [F.col(metric)] + [
+        shift(metric, 24 * day).over(_city_hours()) for day in range(1, PROFILE_DAYS + 1) for shift in (F.lag, F.lead)]
+    total = reduce(operator.add, [F.coalesce(value, F.lit(0.0)) for value in around])
+    count = reduce(operator.add, [value.isNotNull().cast("int") for value in around])
+    return F.try_divide(total, count)
+
+
+def filled(observations: DataFrame, hourly: DataFrame | None = None) -> DataFrame:
+    """Pure transform: clean observations -> hourly_filled rows (``hourly``: their
+    :func:`~weatherlake.batch.extract.hourly_means`, when the caller has them)."""
+    grid = hourly_grid(hourly if hourly is not None else hourly_means(observations, METRICS))
+    profiled = grid.select("*", *[_profile(m).alias(f"{m}__profile") for m in METRICS])
+    # One pass forwards and one backwards through each city's hours. Both frames grow from
+    # the partition's start, which Spark extends row by row; a frame running to the
+    # partition's end would be computed again for every row (quadratic).
+    forwards = _city_hours()
+    backwards = Window.partitionBy("city_id").orderBy(F.col("hour_index").desc())
     measured = F.col("measured")
-    prev_hour = F.last(F.when(measured, F.col("hour_index")), ignorenulls=True).over(before)
-    next_hour = F.last(F.when(measured, F.col("hour_index")), ignorenulls=True).over(after)
-    frame = grid.select(
+
+    def last_measured(column: Column, window: Window) -> Column:
+        return F.last(F.when(measured, column), ignorenulls=True).over(
+            window.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+
+    def residual(m: str) -> Column:
+        return F.col(m) - F.col(f"{m}__profile")
+
+    # Hour-to-hour changes between measured hours, of each metric and of its departure
+    # from the profile: their spread per city is the bridge's ``s``.
+    consecutive = measured & F.lag("measured").over(forwards)
+    frame = profiled.select(
         "*",
-        prev_hour.alias("prev_hour"),
-        next_hour.alias("next_hour"),
-        *[F.avg(m).over(same_hour_nearby).alias(f"{m}__profile") for m in METRICS],
+        last_measured(F.col("hour_index"), forwards).alias("prev_hour"),
+        *[last_measured(F.col(m), forwards).alias(f"{m}__prev") for m in METRICS],
+        *[last_measured(residual(m), forwards).alias(f"{m}__prev_residual") for m in METRICS],
+        *[F.when(consecutive, F.col(m) - F.lag(m).over(forwards)).alias(f"{m}__change") for m in METRICS],
+        *[F.when(consecutive, residual(m) - F.lag(residual(m)).over(forwards)).alias(f"{m}__residual_change")
+          for m in METRICS],
     )
+    whole_city = backwards.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     frame = frame.select(
         "*",
-        *[F.last(F.when(measured, F.col(m)), ignorenulls=True).over(before).alias(f"{m}__prev") for m in METRICS],
-        *[F.last(F.when(measured, F.col(m)), ignorenulls=True).over(after).alias(f"{m}__next") for m in METRICS],
-        *[F.last(F.when(measured, F.col(m) - F.col(f"{m}__profile")), ignorenulls=True).over(before)
-          .alias(f"{m}__prev_residual") for m in METRICS],
-        *[F.last(F.when(measured, F.col(m) - F.col(f"{m}__profile")), ignorenulls=True).over(after)
-          .alias(f"{m}__next_residual") for m in METRICS],
+        last_measured(F.col("hour_index"), backwards).alias("next_hour"),
+        *[last_measured(F.col(m), backwards).alias(f"{m}__next") for m in METRICS],
+        *[last_measured(residual(m), backwards).alias(f"{m}__next_residual") for m in METRICS],
+        *[F.stddev_pop(f"{m}__change").over(whole_city).alias(f"{m}__step") for m in METRICS],
+        *[F.stddev_pop(f"{m}__residual_change").over(whole_city).alias(f"{m}__residual_step") for m in METRICS],
     )
-    steps = _step_spreads(frame)
-    frame = frame.join(F.broadcast(steps), "city_id")
     length = F.col("next_hour") - F.col("prev_hour") - 1  # missing hours in the gap
     into = F.col("hour_index") - F.col("prev_hour")  # 1..length
     fraction = into / (length + 1)
@@ -107,36 +154,17 @@ def filled(observations: DataFrame) -> DataFrame:
     )
 
 
-def _step_spreads(frame: DataFrame) -> DataFrame:
-    """Per city: the standard deviation of hour-to-hour changes between measured hours, of
-    each metric (``<m>__step``) and of its departure from the profile (``<m>__residual_step``)."""
-    previous = Window.partitionBy("city_id").orderBy("hour_index")
-    consecutive = F.col("measured") & F.lag("measured").over(previous)
-    changes = frame.select(
-        "city_id",
-        *[F.when(consecutive, F.col(m) - F.lag(m).over(previous)).alias(f"{m}__change") for m in METRICS],
-        *[F.when(consecutive, (F.col(m) - F.col(f"{m}__profile"))
-                 - F.lag(F.col(m) - F.col(f"{m}__profile")).over(previous)).alias(f"{m}__residual_change")
-          for m in METRICS],
-    )
-    return changes.groupBy("city_id").agg(
-        *[F.stddev_pop(f"{m}__change").alias(f"{m}__step") for m in METRICS],
-        *[F.stddev_pop(f"{m}__residual_change").alias(f"{m}__residual_step") for m in METRICS],
-    )
-
-
-def gaps(observations: DataFrame) -> DataFrame:
-    """Pure transform: clean observations -> gaps rows."""
-    grid = hourly_grid(observations)
-    cities_with_data = grid.where("measured").groupBy("hour_index").agg(F.count(F.lit(1)).alias("cities_measured"))
-    missing = grid.where(~F.col("measured")).join(cities_with_data, "hour_index", "left").fillna(
-        {"cities_measured": 0})
-    # Consecutive missing hours of a city share hour_index - (their rank among its missing hours).
-    run = F.col("hour_index") - F.row_number().over(Window.partitionBy("city_id").orderBy("hour_index"))
-    runs = missing.withColumn("run", run).groupBy("city_id", "run").agg(
-        F.min("hour_index").alias("first"), F.max("hour_index").alias("last"),
-        F.count(F.lit(1)).alias("missing_hours"), F.max("cities_measured").alias("others"))
-    return runs.join(F.broadcast(city_names(observations)), "city_id").select(
+def gaps(observations: DataFrame, hourly: DataFrame | None = None) -> DataFrame:
+    """Pure transform: clean observations -> gaps rows (``hourly`` as for :func:`filled`)."""
+    hourly = hourly if hourly is not None else hourly_means(observations, METRICS)
+    runs = missing_runs(hourly)
+    measured_hours = hourly.select("hour_index").distinct().withColumn("someone", F.lit(True))
+    # An outage: not one city has data in any hour of the run.
+    others = runs.select("*", F.explode(F.sequence("first", "last")).alias("hour_index")).join(
+        measured_hours, "hour_index", "left").groupBy("city_id", "first", "last").agg(
+        F.count("someone").alias("others"))
+    return others.join(F.broadcast(city_names(observations)), "city_id").select(
         "city_id", "city", _iso_hour(F.col("first")).alias("start"), _iso_hour(F.col("last")).alias("end"),
-        "missing_hours", F.when(F.col("others") == 0, "all").otherwise("city").alias("scope"),
+        (F.col("last") - F.col("first") + 1).alias("missing_hours"),
+        F.when(F.col("others") == 0, "all").otherwise("city").alias("scope"),
     )

@@ -47,6 +47,7 @@ from weatherlake.batch.publish import Publisher, Written, new_run_id
 from weatherlake.batch.session import build_session
 from weatherlake.config import Settings
 from weatherlake.errors import WeatherlakeError
+from weatherlake.scoring import METRICS
 from weatherlake.timefmt import utc_now_seconds
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ RESULT_MARKER = "WEATHERLAKE_RESULT "
 DEFAULT_KEEP_RUNS = 3
 
 #: view -> transform(clean observations, shared) where ``shared`` holds what two views
-#: would otherwise each compute: the seasonal baseline per (city, hour of day), small.
+#: would otherwise each compute: the seasonal baseline per (city, hour of day), small, and
+#: each city's hourly means, which the gap and forecast views start from.
 #: (Caching the per-hour partial aggregates for hourly_trends and anomalies too was
 #: measured: building that cache costs more than the second aggregation it saves.)
 TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
@@ -63,8 +65,8 @@ TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
     "hourly_trends": lambda clean, shared: hourly_trends.transform(clean),
     "diurnal_profile": lambda clean, shared: diurnal_profile.transform(clean, seasonal=shared.get("seasonal")),
     "anomalies": lambda clean, shared: anomalies.transform(clean, seasonal=shared.get("seasonal")),
-    "gaps": lambda clean, shared: gaps.gaps(clean),
-    "hourly_filled": lambda clean, shared: gaps.filled(clean),
+    "gaps": lambda clean, shared: gaps.gaps(clean, hourly=shared.get("hourly")),
+    "hourly_filled": lambda clean, shared: gaps.filled(clean, hourly=shared.get("hourly")),
     "forecast": lambda clean, shared: _forecast_views(clean, shared)["forecast"],
     "forecast_skill": lambda clean, shared: _forecast_views(clean, shared)["forecast_skill"],
 }
@@ -73,10 +75,14 @@ TRANSFORMS: dict[str, Callable[[DataFrame, dict], DataFrame]] = {
 def _forecast_views(clean: DataFrame, shared: dict) -> dict:
     """Both forecast views from one backtest (kept in ``shared``, which the run unpersists)."""
     if "forecast" not in shared:
-        rows, skill_rows, cached = forecast.views(clean)
+        rows, skill_rows, cached = forecast.views(clean, hourly=shared.get("hourly"))
         shared.update({"forecast": rows, "forecast_skill": skill_rows})
         shared.update({f"forecast-cache-{i}": frame for i, frame in enumerate(cached)})
     return shared
+
+
+#: The views that start from each city's hourly means (read more than once even by one).
+HOURLY_VIEWS = {"gaps", "hourly_filled", "forecast", "forecast_skill"}
 
 
 class JobError(WeatherlakeError):
@@ -129,6 +135,8 @@ def compute_views(clean: DataFrame, views: list[str], publisher: Publisher) -> l
     shared: dict[str, DataFrame] = {}
     if {"diurnal_profile", "anomalies"} <= set(views):
         shared["seasonal"] = diurnal_profile.seasonal_baseline(clean).cache()  # small: cities x 24 rows
+    if HOURLY_VIEWS & set(views):
+        shared["hourly"] = extract.hourly_means(clean, METRICS).cache()
     try:
         written = []
         for view in views:
