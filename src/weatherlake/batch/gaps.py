@@ -78,68 +78,66 @@ def hourly_grid(hourly: DataFrame) -> DataFrame:
                        measured.alias("measured"))
 
 
-def _profile(metric: str) -> Column:
-    """The mean of ``metric`` at the same hour of day over PROFILE_DAYS days either side,
-    measured hours only. The grid has every hour, so those are the rows 24, 48, ... before
-    and after: offsets in the city's own order, where a window over each hour of day would
-    shuffle every hour again."""
-    around = [F.col(metric)] + [
-        shift(metric, 24 * day).over(_city_hours()) for day in range(1, PROFILE_DAYS + 1) for shift in (F.lag, F.lead)]
-    total = reduce(operator.add, [F.coalesce(value, F.lit(0.0)) for value in around])
-    count = reduce(operator.add, [value.isNotNull().cast("int") for value in around])
-    return F.try_divide(total, count)
+def _with_profiles(grid: DataFrame) -> DataFrame:
+    """``grid`` with ``<metric>__profile``: the mean of the metric at the same hour of day
+    over PROFILE_DAYS days either side, measured hours only. The grid has every hour, so
+    those are the rows 24, 48, ... before and after: offsets in the city's own order, where
+    a window over each hour of day would shuffle every hour again. Each offset fetches all
+    metrics at once, in one struct."""
+    shifts = {f"__{shift.__name__}{day}": shift(F.struct(*METRICS), 24 * day).over(_city_hours())
+              for day in range(1, PROFILE_DAYS + 1) for shift in (F.lag, F.lead)}
+    shifted = grid.select("*", *[column.alias(name) for name, column in shifts.items()])
+
+    def profile(metric: str) -> Column:
+        around = [F.col(metric), *[F.col(name)[metric] for name in shifts]]
+        total = reduce(operator.add, [F.coalesce(value, F.lit(0.0)) for value in around])
+        count = reduce(operator.add, [value.isNotNull().cast("int") for value in around])
+        return F.try_divide(total, count)
+
+    return shifted.select(*grid.columns, *[profile(m).alias(f"{m}__profile") for m in METRICS])
 
 
 def filled(observations: DataFrame, hourly: DataFrame | None = None) -> DataFrame:
     """Pure transform: clean observations -> hourly_filled rows (``hourly``: their
     :func:`~weatherlake.batch.extract.hourly_means`, when the caller has them)."""
-    grid = hourly_grid(hourly if hourly is not None else hourly_means(observations, METRICS))
-    profiled = grid.select("*", *[_profile(m).alias(f"{m}__profile") for m in METRICS])
-    # One pass forwards and one backwards through each city's hours. Both frames grow from
-    # the partition's start, which Spark extends row by row; a frame running to the
-    # partition's end would be computed again for every row (quadratic).
-    forwards = _city_hours()
-    backwards = Window.partitionBy("city_id").orderBy(F.col("hour_index").desc())
+    profiled = _with_profiles(hourly_grid(hourly if hourly is not None else hourly_means(observations, METRICS)))
     measured = F.col("measured")
-
-    def last_measured(column: Column, window: Window) -> Column:
-        return F.last(F.when(measured, column), ignorenulls=True).over(
-            window.rowsBetween(Window.unboundedPreceding, Window.currentRow))
-
-    def residual(m: str) -> Column:
-        return F.col(m) - F.col(f"{m}__profile")
-
+    residuals = [(F.col(m) - F.col(f"{m}__profile")).alias(f"{m}__residual") for m in METRICS]
+    # What a filled hour needs of the measured hours around it, in one struct (null when
+    # the hour is missing): the nearest before and after it are a lag and a lead that skip
+    # nulls, in one pass through each city's hours.
+    hours = profiled.select("*", F.when(measured, F.struct(F.col("hour_index").alias("hour"), *METRICS, *residuals))
+                            .alias("__measured"))
+    in_order = _city_hours()
+    frame = hours.select(
+        *profiled.columns,
+        F.expr("lag(__measured) IGNORE NULLS").over(in_order).alias("prev"),
+        F.expr("lead(__measured) IGNORE NULLS").over(in_order).alias("next"),
+        F.lag("__measured").over(in_order).alias("before"),  # null: the hour before was missing
+    )
     # Hour-to-hour changes between measured hours, of each metric and of its departure
     # from the profile: their spread per city is the bridge's ``s``.
-    consecutive = measured & F.lag("measured").over(forwards)
-    frame = profiled.select(
-        "*",
-        last_measured(F.col("hour_index"), forwards).alias("prev_hour"),
-        *[last_measured(F.col(m), forwards).alias(f"{m}__prev") for m in METRICS],
-        *[last_measured(residual(m), forwards).alias(f"{m}__prev_residual") for m in METRICS],
-        *[F.when(consecutive, F.col(m) - F.lag(m).over(forwards)).alias(f"{m}__change") for m in METRICS],
-        *[F.when(consecutive, residual(m) - F.lag(residual(m)).over(forwards)).alias(f"{m}__residual_change")
-          for m in METRICS],
-    )
-    whole_city = backwards.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    consecutive = measured & F.col("before").isNotNull()
+    changes = {
+        **{f"{m}__step": F.col(m) - F.col("before")[m] for m in METRICS},
+        **{f"{m}__residual_step": F.col(m) - F.col(f"{m}__profile") - F.col("before")[f"{m}__residual"]
+           for m in METRICS},
+    }
+    whole_city = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     frame = frame.select(
-        "*",
-        last_measured(F.col("hour_index"), backwards).alias("next_hour"),
-        *[last_measured(F.col(m), backwards).alias(f"{m}__next") for m in METRICS],
-        *[last_measured(residual(m), backwards).alias(f"{m}__next_residual") for m in METRICS],
-        *[F.stddev_pop(f"{m}__change").over(whole_city).alias(f"{m}__step") for m in METRICS],
-        *[F.stddev_pop(f"{m}__residual_change").over(whole_city).alias(f"{m}__residual_step") for m in METRICS],
-    )
-    length = F.col("next_hour") - F.col("prev_hour") - 1  # missing hours in the gap
-    into = F.col("hour_index") - F.col("prev_hour")  # 1..length
+        *profiled.columns, "prev", "next",
+        *[F.stddev_pop(F.when(consecutive, change)).over(whole_city).alias(name) for name, change in changes.items()])
+    length = F.col("next.hour") - F.col("prev.hour") - 1  # missing hours in the gap
+    into = F.col("hour_index") - F.col("prev.hour")  # 1..length
     fraction = into / (length + 1)
     bridge = F.sqrt(into * (length + 1 - into) / (length + 1))
     use_profile = length > LINEAR_UP_TO
     columns = []
     for m in METRICS:
-        linear = F.col(f"{m}__prev") + (F.col(f"{m}__next") - F.col(f"{m}__prev")) * fraction
-        profile = F.col(f"{m}__profile") + F.col(f"{m}__prev_residual") + (
-            F.col(f"{m}__next_residual") - F.col(f"{m}__prev_residual")) * fraction
+        prev, next_ = F.col("prev")[m], F.col("next")[m]
+        prev_residual, next_residual = F.col("prev")[f"{m}__residual"], F.col("next")[f"{m}__residual"]
+        linear = prev + (next_ - prev) * fraction
+        profile = F.col(f"{m}__profile") + prev_residual + (next_residual - prev_residual) * fraction
         by_profile = use_profile & profile.isNotNull()
         value = F.when(measured, F.col(m)).when(by_profile, profile).otherwise(linear)
         spread = F.when(measured, F.lit(0.0)).when(by_profile, F.col(f"{m}__residual_step") * bridge).otherwise(
