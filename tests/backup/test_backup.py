@@ -35,9 +35,13 @@ def snapshottable_root(engines) -> str:
     """A lake root of its own that its user may snapshot (made so by HDFS's superuser, as
     scripts/init_hdfs.sh does; not under the engines' /weather_data, which is snapshottable
     itself, and HDFS does not nest them)."""
-    root = f"/backup-tests/test-{uuid.uuid4().hex[:10]}"
-    for params in ({"op": "MKDIRS", "permission": "755"}, {"op": "SETOWNER", "owner": HDFS_USER},
-                   {"op": "ALLOWSNAPSHOT"}):
+    return owned_root(engines, "/backup-tests", {"op": "ALLOWSNAPSHOT"})
+
+
+def owned_root(engines, parent: str, *more: dict) -> str:
+    """A new directory under ``parent`` that HDFS's superuser made the lake user's."""
+    root = f"{parent}/test-{uuid.uuid4().hex[:10]}"
+    for params in ({"op": "MKDIRS", "permission": "755"}, {"op": "SETOWNER", "owner": HDFS_USER}, *more):
         answer = requests.put(f"{engines.hdfs.webhdfs_url}/webhdfs/v1{root}",
                               params={"user.name": getpass.getuser(), **params}, timeout=10)
         assert answer.ok, answer.text
@@ -163,11 +167,16 @@ def test_only_the_newest_backups_are_kept(backend, request, tmp_path):
             lake.delete_snapshot(backup_id)
 
 
-def test_a_copy_in_a_second_place_restores_a_lake_lost_whole(tmp_path):
+@pytest.mark.parametrize("place", ["local", pytest.param("hdfs", marks=pytest.mark.engines)])
+def test_a_copy_in_a_second_place_restores_a_lake_lost_whole(place, request, tmp_path):
     lake = LocalLake(tmp_path / "lake")
     Feed(lake).rounds(4)
     before = lake_lines(lake)
-    second = LocalLake(tmp_path / "offsite")
+    if place == "local":
+        second = LocalLake(tmp_path / "offsite")
+    else:
+        engines = request.getfixturevalue("engines")
+        second = WebHdfsLake(engines.hdfs.webhdfs_url, HDFS_USER, owned_root(engines, "/backup-copies"))
     manifest = create_backup(lake, keep=3, copy_to=second)
     assert manifest.copies == [second.url]
     assert verify_backup(lake, manifest.id, second)[1] == []

@@ -41,7 +41,6 @@ LINEAR_UP_TO = 8
 PROFILE_DAYS = 3
 
 
-
 def _iso_hour(hour_index: Column) -> Column:
     return F.date_format(F.timestamp_seconds(hour_index * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
 
