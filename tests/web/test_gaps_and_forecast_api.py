@@ -46,6 +46,19 @@ def test_filled_hours_are_marked_and_drawn_apart_on_the_temperature_chart(client
     assert marks["error_y"]["array"] == [0.8, 0.8]
 
 
+def test_the_humidity_pressure_and_wind_charts_draw_the_filled_hours_too(client, lake, published):
+    rows = [filled_row("london-gb", h, imputed=h in (2, 3)) for h in range(0, 6)]
+    publish_view(lake, "hourly_filled", rows, cutoff="2026-11-21T00:00:00Z")
+    humidity = client.get("/api/humidity-chart?cities=london-gb&hours=48").get_json()
+    [marks] = [t for t in humidity["data"] if t["name"] == "London: filled (no data)"]
+    assert marks["marker"]["symbol"] == "circle-open" and marks["y"] == [70.0, 70.0]
+    assert marks["error_y"]["array"] == [3.0, 3.0] and "± 3.0 %" in marks["text"][0]
+    both = client.get("/api/pressure-wind-chart?cities=london-gb&hours=48").get_json()
+    pressure, wind = [t for t in both["data"] if t["name"] == "London: filled (no data)"]
+    assert (pressure["y"], pressure["error_y"]["array"], pressure.get("yaxis", "y")) == ([1010.0] * 2, [0.2] * 2, "y")
+    assert (wind["y"], wind["error_y"]["array"], wind["yaxis"], wind["showlegend"]) == ([3.0] * 2, [0.9] * 2, "y2", False)
+
+
 def forecast_row(city_id: str, metric: str, horizon: int) -> dict:
     return {"city_id": city_id, "city": city_id.split("-")[0].title(), "metric": metric,
             "issued_at": "2026-11-21T05:00:00Z", "target_time": f"2026-11-21T{5 + horizon:02d}:00:00Z",

@@ -389,22 +389,33 @@ def _figure_endpoint(loaded, config, cities, hours, build, view: str = "hourly_t
 
 
 def _temperature(loaded, rows, chosen, hours):
-    start = queries.window_start(queries.window_end(loaded, chosen), hours)
+    start = _chart_start(loaded, chosen, hours)
     marks = [a for c in chosen for a in queries.anomalies(loaded, c) if start is not None and _hour_of(a) >= start]
     wanted = set(chosen)
     opened = [a for a in (loaded.alerts or {}).get("alerts", []) if a.get("city_id") in wanted]
-    filled = [row for c in chosen for row in loaded.views["hourly_filled"].by_city.get(c, [])
-              if row["imputed"] and start is not None and row["hour"] >= start]
     ahead = [row for c in chosen for row in loaded.views["forecast"].by_city.get(c, []) if row["metric"] == "temperature"]
-    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened, filled, ahead)
+    return charts.temperature_figure(rows, marks, loaded.views["hourly_trends"].cutoff, opened,
+                                     _filled_hours(loaded, chosen, start), ahead)
+
+
+def _filled_hours(loaded, chosen, start):
+    """The chosen cities' filled hours (``hourly_filled``, imputed only) from ``start`` on."""
+    return [row for c in chosen for row in loaded.views["hourly_filled"].by_city.get(c, [])
+            if row["imputed"] and start is not None and row["hour"] >= start]
+
+
+def _chart_start(loaded, chosen, hours):
+    return queries.window_start(queries.window_end(loaded, chosen), hours)
 
 
 def _humidity(loaded, rows, chosen, hours):
-    return charts.humidity_figure(rows, loaded.views["hourly_trends"].cutoff)
+    filled = _filled_hours(loaded, chosen, _chart_start(loaded, chosen, hours))
+    return charts.humidity_figure(rows, loaded.views["hourly_trends"].cutoff, filled)
 
 
 def _pressure_wind(loaded, rows, chosen, hours):
-    return charts.pressure_wind_figure(rows, loaded.views["hourly_trends"].cutoff)
+    filled = _filled_hours(loaded, chosen, _chart_start(loaded, chosen, hours))
+    return charts.pressure_wind_figure(rows, loaded.views["hourly_trends"].cutoff, filled)
 
 
 @endpoint("/temperature-chart", "Plotly figure: temperature with anomaly markers", params=(CHART_CITIES, HOURS),

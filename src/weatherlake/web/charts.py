@@ -91,19 +91,7 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
         figure.add_trace(_line(series, "avg_temperature", i, legendgroup=series[0]["city_id"]))
         colour_of[series[0]["city_id"]] = COLOURS[i % len(COLOURS)]
     for city_id, series in _by_city(list(filled)).items():
-        figure.add_trace(
-            go.Scatter(
-                x=[_x(row["hour"]) for row in series],
-                y=[row["temperature"] for row in series],
-                error_y={"type": "data", "array": [row["temperature_sd"] for row in series], "thickness": 1},
-                name=f"{_label(series[0])}: filled (no data)",
-                legendgroup=city_id,
-                mode="markers",
-                marker={"symbol": "circle-open", "size": 7, "color": colour_of.get(city_id, "#888")},
-                text=[f"imputed ({row['method']}), ± {row['temperature_sd']} °C" for row in series],
-                hovertemplate="%{y:.1f} °C %{text}<extra></extra>",
-            )
-        )
+        figure.add_trace(_filled(series, "temperature", "°C", colour_of.get(city_id)))
     for city_id, series in _by_city(sorted(forecast, key=lambda row: row["target_time"])).items():
         colour = colour_of.get(city_id, "#888")
         x = [_x(row["target_time"]) for row in series]
@@ -148,25 +136,52 @@ def temperature_figure(rows: list[dict], anomalies: list[dict], cutoff: str | No
     return figure.to_plotly_json()
 
 
+def _filled(series: list[dict], metric: str, unit: str, colour: str | None, **extra) -> go.Scatter:
+    """A city's filled hours of ``metric`` (``hourly_filled`` rows): open circles with
+    their uncertainty, in the colour of the city's measured line, in its legend group."""
+    return go.Scatter(
+        x=[_x(row["hour"]) for row in series],
+        y=[row[metric] for row in series],
+        error_y={"type": "data", "array": [row[f"{metric}_sd"] for row in series], "thickness": 1},
+        name=f"{_label(series[0])}: filled (no data)",
+        legendgroup=series[0]["city_id"],
+        mode="markers",
+        marker={"symbol": "circle-open", "size": 7, "color": colour or "#888"},
+        text=[f"imputed ({row['method']}), ± {row[f'{metric}_sd']} {unit}" for row in series],
+        hovertemplate="%{y:.1f} " + unit + " %{text}<extra></extra>",
+        **extra,
+    )
+
+
 def _hour(timestamp: str) -> str:
     return timestamp[:13] + ":00:00Z"
 
 
-def humidity_figure(rows: list[dict], cutoff: str | None) -> dict:
-    """Hourly average relative humidity per city."""
+def humidity_figure(rows: list[dict], cutoff: str | None, filled: list[dict] = ()) -> dict:
+    """Hourly average relative humidity per city, and the filled hours as on the temperature chart."""
     figure = go.Figure(layout=_layout("Humidity, hourly average (UTC)", "%", cutoff))
+    colour_of = {}
     for i, series in enumerate(_by_city(rows).values()):
-        figure.add_trace(_line(series, "avg_humidity", i))
+        figure.add_trace(_line(series, "avg_humidity", i, legendgroup=series[0]["city_id"]))
+        colour_of[series[0]["city_id"]] = COLOURS[i % len(COLOURS)]
+    for city_id, series in _by_city(list(filled)).items():
+        figure.add_trace(_filled(series, "humidity", "%", colour_of.get(city_id)))
     return figure.to_plotly_json()
 
 
-def pressure_wind_figure(rows: list[dict], cutoff: str | None) -> dict:
-    """Sea-level pressure (top) and wind speed (bottom) per city, on one time axis."""
+def pressure_wind_figure(rows: list[dict], cutoff: str | None, filled: list[dict] = ()) -> dict:
+    """Sea-level pressure (top) and wind speed (bottom) per city, on one time axis, and
+    the filled hours of both as on the temperature chart."""
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    colour_of = {}
     for i, series in enumerate(_by_city(rows).values()):
         group = series[0]["city_id"]
         figure.add_trace(_line(series, "avg_pressure", i, legendgroup=group), row=1, col=1)
         figure.add_trace(_line(series, "avg_wind_speed", i, legendgroup=group, showlegend=False), row=2, col=1)
+        colour_of[group] = COLOURS[i % len(COLOURS)]
+    for city_id, series in _by_city(list(filled)).items():
+        figure.add_trace(_filled(series, "pressure", "hPa", colour_of.get(city_id)), row=1, col=1)
+        figure.add_trace(_filled(series, "wind_speed", "m/s", colour_of.get(city_id), showlegend=False), row=2, col=1)
     layout = _layout("Pressure and wind, hourly average (UTC)", "hPa", cutoff)
     layout["height"] = 420
     layout.pop("yaxis")
