@@ -138,6 +138,8 @@ class Settings:
     backup_keep: int = field(default=7, metadata={"env": "BACKUP_KEEP"})
     backup_copy_to: str = field(default="", metadata={"env": "BACKUP_COPY_TO"})
     backup_every: str = field(default="1d", metadata={"env": "BACKUP_EVERY"})
+    # How often the scheduler merges the small files of closed days (weatherlake compact; 0: never).
+    compact_every: str = field(default="1h", metadata={"env": "COMPACT_EVERY"})
     # The daily report (`weatherlake report`): the scheduler makes yesterday's once a
     # day, and mails it through SMTP_URL when REPORT_EMAIL is true.
     report_daily: bool = field(default=True, metadata={"env": "REPORT_DAILY"})
@@ -210,8 +212,10 @@ class Settings:
         for name in ("sink_max_age_seconds", "poll_interval_seconds", "http_timeout_seconds", "kafka_connect_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
-        if self.backup_every not in ("", "0") and not re.fullmatch(r"(\d+[smhd])+", self.backup_every):
-            raise ConfigError(f"BACKUP_EVERY must be an interval like 12h or 1d (or 0: never), got {self.backup_every!r}")
+        for name in ("backup_every", "compact_every"):
+            value = getattr(self, name)
+            if value not in ("", "0") and not re.fullmatch(r"(\d+[smhd])+", value):
+                raise ConfigError(f"{name.upper()} must be an interval like 12h or 1d (or 0: never), got {value!r}")
         for f in fields(self):
             if f.name.startswith("engines_") and f.name.endswith("_port") and not 0 < getattr(self, f.name) < 65536:
                 raise ConfigError(f"{f.metadata['env']} must be a TCP port, got {getattr(self, f.name)}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -13,10 +16,12 @@ import pytest
 from tests.conftest import HDFS_USER, hdfs_lake_root
 from tests.crashing_lake import Crash, CrashingLake
 from tests.factories import key_of, observation
+from tests.ingest.test_pipeline import wait_for
 from tests.lakeview import commit_batch, committed
-from weatherlake.ingest.compact import CompactionRunning, compact_date, live_files, locked, plan
+from weatherlake.config import Settings
+from weatherlake.ingest.compact import CompactionRunning, compact_date, due_dates, live_files, locked, plan
 from weatherlake.ingest.sink import TMP, PartitionWriter, file_name
-from weatherlake.lake import LocalLake, WebHdfsLake
+from weatherlake.lake import LocalLake, WebHdfsLake, open_lake
 
 TOPIC = "weather.observations"
 DAY = "2026-11-20"
@@ -169,3 +174,40 @@ def test_a_sink_finishing_its_commit_after_compaction_merged_the_file_loses_noth
     compact_date(lake, DAY)
     assert PartitionWriter(lake, TOPIC, 0).recover() == 12
     assert sorted(day_keys(lake)) == sorted(key_of(observation(i)) for i in range(12))
+
+
+def test_closed_days_left_in_small_files_are_due_and_merged_ones_are_not(tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    fill(lake)  # 8 files a partition
+    assert due_dates(lake, today="2026-11-21") == [DAY]
+    assert due_dates(lake, today=DAY) == []  # not closed: the sink still writes it
+    compact_date(lake, DAY)
+    assert due_dates(lake, today="2026-11-21") == []
+
+
+def test_the_scheduler_compacts_closed_days_on_its_own_exactly_once(tmp_path):
+    settings = Settings.from_env({"LAKE_URL": tmp_path.as_uri()})
+    lake = open_lake(settings)
+    fill(lake)
+    before = sorted(day_keys(lake))
+    code = textwrap.dedent(f"""
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+        from weatherlake.batch.commands import scheduler
+        from weatherlake.config import Settings
+        settings = Settings.from_env({{"LAKE_URL": {tmp_path.as_uri()!r}}})
+        scheduler.main(["--every", "1h", "--wait-first", "--compact-every", "1s", "--backup-every", "0",
+                        "--no-report-daily"], obj=settings)
+        """)
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        today = datetime.now(UTC).date().isoformat()
+        wait_for(lambda: not due_dates(lake, today), 60, "the closed day compacted")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert sorted(day_keys(lake)) == before
+    log = process.stderr.read()
+    assert f"compacted {DAY}: " in log, log

@@ -11,6 +11,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import click
 import orjson
@@ -116,12 +118,15 @@ def analytics(settings: Settings, job, date_from, date_to, keep_runs, driver_mem
               help="Make yesterday's health report once a day (default: REPORT_DAILY).")
 @click.option("--backup-every", metavar="INTERVAL", default=None,
               help="Back the lake up this often, the first after one interval (default: BACKUP_EVERY; 0: never).")
+@click.option("--compact-every", metavar="INTERVAL", default=None,
+              help="Merge the small files of closed days this often, the first at once "
+                   "(default: COMPACT_EVERY; 0: never).")
 @spark_options
 @click.pass_obj
-def scheduler(settings: Settings, every, run_now, report_daily, backup_every, job, date_from, date_to, keep_runs,
-              driver_memory, conf, spark_submit) -> None:
-    """Run the analytics every --every, one run at a time, and back the lake up every
-    --backup-every, until SIGTERM or Ctrl-C.
+def scheduler(settings: Settings, every, run_now, report_daily, backup_every, compact_every, job, date_from, date_to,
+              keep_runs, driver_memory, conf, spark_submit) -> None:
+    """Run the analytics every --every, one run at a time, back the lake up every
+    --backup-every and compact closed days every --compact-every, until SIGTERM or Ctrl-C.
 
     A run that fails is logged and the schedule goes on; a run still going when the
     stop signal arrives is cancelled (its unpublished output is pruned by a later run).
@@ -159,6 +164,7 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, jo
             job_run.cancel()
 
     backups = _backup_loop(settings, backup_every, stop)
+    compactions = _compaction_loop(settings, compact_every, stop)
     reports = _report_loop(settings, settings.report_daily if report_daily is None else report_daily, stop)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -167,9 +173,10 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, jo
         loop.run(run_at_start=run_now)
     finally:
         stop.set()
-        # A backup or report still going gets a moment to finish; what they write is atomic,
-        # and an unfinished backup is deleted by a later one.
-        for thread, grace in ((backups, 30.0), (reports, 10.0)):
+        # A backup, compaction or report still going gets a moment to finish; what they
+        # write is atomic, an unfinished backup is deleted by a later one, and an
+        # interrupted compaction finished by the next.
+        for thread, grace in ((backups, 30.0), (compactions, 30.0), (reports, 10.0)):
             if thread is not None:
                 thread.join(grace)
         for sig, handler in previous.items():
@@ -177,15 +184,30 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, jo
     log.info("scheduler stopped after %d run(s), %d failed", loop.runs, loop.failures)
 
 
-def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Event) -> threading.Thread | None:
-    """A thread backing the lake up every ``every_text`` (BACKUP_EVERY by default; 0: never), or None."""
-    every_text = settings.backup_every if every_text is None else every_text
-    if every_text.strip() in ("", "0"):
+def _interval(text: str, option: str) -> float | None:
+    """An interval option's seconds, or None for "" or 0 (never)."""
+    if text.strip() in ("", "0"):
         return None
     try:
-        every = parse_every(every_text)
+        return parse_every(text)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--backup-every") from None
+        raise click.BadParameter(str(error), param_hint=option) from None
+
+
+def _beside(name: str, action: Callable[[], None], every: float, stop: threading.Event,
+            run_at_start: bool) -> threading.Thread:
+    """``action`` every ``every`` seconds in a thread of its own, beside the analytics."""
+    thread = threading.Thread(target=Scheduler(action, every, stop, name=name).run,
+                              kwargs={"run_at_start": run_at_start}, name=f"weatherlake-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Event) -> threading.Thread | None:
+    """A thread backing the lake up every ``every_text`` (BACKUP_EVERY by default; 0: never), or None."""
+    every = _interval(settings.backup_every if every_text is None else every_text, "--backup-every")
+    if every is None:
+        return None
 
     def backup_once() -> None:
         from weatherlake.backup.core import create_backup
@@ -201,10 +223,35 @@ def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Eve
             log.error("backup failed: %s", error)
 
     log.info("scheduler: a backup every %s", _human(every))
-    thread = threading.Thread(target=Scheduler(backup_once, every, stop, name="backup").run, kwargs={"run_at_start": False},
-                              name="weatherlake-backups", daemon=True)
-    thread.start()
-    return thread
+    return _beside("backups", backup_once, every, stop, run_at_start=False)
+
+
+def _compaction_loop(settings: Settings, every_text: str | None, stop: threading.Event) -> threading.Thread | None:
+    """A thread merging the small files of the closed days that need it
+    (:func:`~weatherlake.ingest.compact.due_dates`) every ``every_text`` (COMPACT_EVERY by
+    default; 0: never), the first time at once; or None."""
+    every = _interval(settings.compact_every if every_text is None else every_text, "--compact-every")
+    if every is None:
+        return None
+
+    def compact_once() -> None:
+        from weatherlake.ingest.compact import CompactionRunning, compact_date, due_dates
+        from weatherlake.lake import open_lake
+
+        try:
+            with open_lake(settings) as lake:
+                for day in due_dates(lake, datetime.now(UTC).date().isoformat()):
+                    if stop.is_set():
+                        return
+                    try:
+                        compact_date(lake, day)  # logs what it merged
+                    except CompactionRunning:
+                        log.info("compaction of %s: another run holds it; trying again next time", day)
+        except (WeatherlakeError, OSError) as error:  # an interrupted compaction is finished by the next
+            log.error("compaction failed: %s", error)
+
+    log.info("scheduler: compaction of closed days every %s", _human(every))
+    return _beside("compaction", compact_once, every, stop, run_at_start=True)
 
 
 def _report_loop(settings: Settings, daily: bool, stop: threading.Event) -> threading.Thread | None:
@@ -227,10 +274,7 @@ def _report_loop(settings: Settings, daily: bool, stop: threading.Event) -> thre
             log.error("the report of %s failed: %s", day, error)
 
     log.info("scheduler: yesterday's report, once a day")
-    thread = threading.Thread(target=Scheduler(report_once, 3600.0, stop, name="report").run,
-                              name="weatherlake-reports", daemon=True)
-    thread.start()
-    return thread
+    return _beside("reports", report_once, 3600.0, stop, run_at_start=True)
 
 
 def _record_run(settings: Settings, started: str, error: BatchError | None) -> None:

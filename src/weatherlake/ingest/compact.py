@@ -38,13 +38,27 @@ import orjson
 
 from weatherlake.errors import TargetExists, WeatherlakeError
 from weatherlake.lake import Lake, join, segments
-from weatherlake.lake.layout import STATE, TMP, date_dir, file_name, live_files, new_token, parse_file_name
+from weatherlake.lake.layout import (
+    STATE,
+    TMP,
+    date_dir,
+    file_name,
+    live_file_sizes,
+    live_files,
+    new_token,
+    parse_file_name,
+    raw_dates,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
 #: A compaction lock this old belongs to a run that crashed (a run takes seconds to minutes).
 STALE_LOCK_SECONDS = 3600.0
+#: A closed day with more live files than this per partition is due for compaction.
+FILES_PER_PARTITION = 4
+#: The newest closed days the scheduler and the daily report look at.
+RECENT_DAYS = 7
 
 
 class CompactionRunning(WeatherlakeError):
@@ -190,6 +204,20 @@ def plan(names: list[str], sizes: dict[str, int], target_bytes: int) -> list[lis
         if len(run) > 1:
             runs.append(run)
     return runs
+
+
+def needs_compaction(sizes: dict[str, int]) -> bool:
+    """Whether a date's live files (:func:`~weatherlake.lake.layout.live_file_sizes`) are
+    more than :data:`FILES_PER_PARTITION` a partition: left as the sink wrote them."""
+    partitions = {parse_file_name(name)[:2] for name in sizes}
+    return bool(partitions) and len(sizes) > FILES_PER_PARTITION * len(partitions)
+
+
+def due_dates(lake: Lake, today: str, days: int = RECENT_DAYS) -> list[str]:
+    """The closed dates (before ``today``) among the newest ``days`` raw dates that
+    :func:`needs_compaction`, oldest first."""
+    closed = [d for d in raw_dates(lake) if d < today][-days:]
+    return [d for d in closed if needs_compaction(live_file_sizes(lake, d))]
 
 
 def compact_date(lake: Lake, date: str, target_bytes: int = DEFAULT_TARGET_BYTES,

@@ -21,6 +21,7 @@ from weatherlake.alerts import STATE_PATH as ALERTS_PATH
 from weatherlake.backup.core import backup_status
 from weatherlake.batch.scheduler import STATUS_PATH as SCHEDULER_STATUS
 from weatherlake.config import Settings
+from weatherlake.ingest import compact
 from weatherlake.lake import Lake, join, layout
 from weatherlake.speed.published import SNAPSHOT_PATH, read_pointer, read_rows
 from weatherlake.stations.readings import CITY_PREFIX
@@ -34,12 +35,8 @@ LATE_SECONDS = 3600
 EXPECTED_SHARE = 0.95
 #: Lag (records) of the sink or the speed layer worth a finding.
 LAG_RECORDS = 10_000
-#: A closed day with more files than this per partition was not compacted.
-FILES_PER_PARTITION = 4
 #: The newest good backup may be this old.
 BACKUP_AGE = timedelta(days=2)
-#: Closed days looked at for compaction.
-COMPACTION_DAYS = 7
 
 
 def build(lake: Lake, settings: Settings, day: date, dead_letters: dict[str, int] | None,
@@ -157,13 +154,12 @@ def _batch(lake: Lake, day: date) -> dict:
 def _lake_files(lake: Lake, day: date, now: datetime) -> dict:
     """Files and bytes of the newest raw dates, and the closed ones compaction has not merged."""
     today = now.date().isoformat()
-    dates = [d for d in layout.raw_dates(lake) if d <= day.isoformat()][-COMPACTION_DAYS:]
+    dates = [d for d in layout.raw_dates(lake) if d <= day.isoformat()][-compact.RECENT_DAYS:]
     per_date, uncompacted = {}, []
     for d in dates:
         sizes = layout.live_file_sizes(lake, d)
-        partitions = {layout.parse_file_name(n)[:2] for n in sizes}
         per_date[d] = {"files": len(sizes), "bytes": sum(sizes.values())}
-        if d < today and partitions and len(sizes) > FILES_PER_PARTITION * len(partitions):
+        if d < today and compact.needs_compaction(sizes):
             uncompacted.append(d)
     return {"dates": per_date, "uncompacted": uncompacted}
 
