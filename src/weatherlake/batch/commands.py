@@ -140,7 +140,15 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, co
 
     file_log = spark_log_file(settings.analytics_log_dir)
 
+    # An analytics run and a compaction never overlap here: Spark lists the raw files
+    # before it reads them, and a compaction deletes the files it merged.
+    reading = threading.Lock()
+
     def run_once() -> None:
+        with reading:
+            analyse()
+
+    def analyse() -> None:
         job_run = SparkSubmit(argv, env)
         current[:] = [job_run]
         if stop.is_set():
@@ -164,7 +172,7 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, co
             job_run.cancel()
 
     backups = _backup_loop(settings, backup_every, stop)
-    compactions = _compaction_loop(settings, compact_every, stop)
+    compactions = _compaction_loop(settings, compact_every, stop, reading)
     reports = _report_loop(settings, settings.report_daily if report_daily is None else report_daily, stop)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -226,10 +234,11 @@ def _backup_loop(settings: Settings, every_text: str | None, stop: threading.Eve
     return _beside("backups", backup_once, every, stop, run_at_start=False)
 
 
-def _compaction_loop(settings: Settings, every_text: str | None, stop: threading.Event) -> threading.Thread | None:
+def _compaction_loop(settings: Settings, every_text: str | None, stop: threading.Event,
+                     reading: threading.Lock) -> threading.Thread | None:
     """A thread merging the small files of the closed days that need it
     (:func:`~weatherlake.ingest.compact.due_dates`) every ``every_text`` (COMPACT_EVERY by
-    default; 0: never), the first time at once; or None."""
+    default; 0: never), the first time at once, never while ``reading`` is held; or None."""
     every = _interval(settings.compact_every if every_text is None else every_text, "--compact-every")
     if every is None:
         return None
@@ -239,7 +248,7 @@ def _compaction_loop(settings: Settings, every_text: str | None, stop: threading
         from weatherlake.lake import open_lake
 
         try:
-            with open_lake(settings) as lake:
+            with reading, open_lake(settings) as lake:
                 for day in due_dates(lake, datetime.now(UTC).date().isoformat()):
                     if stop.is_set():
                         return
