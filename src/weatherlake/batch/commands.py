@@ -145,24 +145,21 @@ def scheduler(settings: Settings, every, run_now, report_daily, backup_every, co
     reading = threading.Lock()
 
     def run_once() -> None:
-        with reading:
-            analyse()
-
-    def analyse() -> None:
         job_run = SparkSubmit(argv, env)
         current[:] = [job_run]
-        if stop.is_set():
-            return
-        log.info("analytics run starting: %s on %s%s", request.job, settings.spark_master,
-                 f" (Spark's full log: {file_log.path})" if file_log else "")
-        started = utc_now_seconds()
-        try:
-            result = job_run.run(on_line=lambda line: spark_log.info("%s", line), file_log=file_log)
-        except BatchError as error:
-            if not stop.is_set():
-                _record_run(settings, started, error)
-            raise
-        _record_run(settings, started, None)
+        with reading:
+            if stop.is_set():
+                return
+            log.info("analytics run starting: %s on %s%s", request.job, settings.spark_master,
+                     f" (Spark's full log: {file_log.path})" if file_log else "")
+            started = utc_now_seconds()
+            try:
+                result = job_run.run(on_line=lambda line: spark_log.info("%s", line), file_log=file_log)
+            except BatchError as error:
+                if not stop.is_set():
+                    _record_run(settings, started, error)
+                raise
+            _record_run(settings, started, None)
         log.info("analytics %s", describe(result))
 
     def on_signal(signum, _frame) -> None:

@@ -238,6 +238,13 @@ def round_half_up(column: str | Column, decimals: int) -> Column:
     return F.floor(column * scale + 0.5) / scale
 
 
+def iso_hour(hour_index: str | Column) -> Column:
+    """An :func:`hour_index` as the ISO-8601 UTC start of its hour (``2026-11-20T14:00:00Z``):
+    a whole hour, one plain format, no fractional seconds to consider."""
+    column = F.col(hour_index) if isinstance(hour_index, str) else hour_index
+    return F.date_format(F.timestamp_seconds(column * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
+
+
 def iso_utc(column: str | Column) -> Column:
     """A timestamp as ISO-8601 UTC text with ``Z``, microseconds only when there are some.
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import city_names, hourly_means, round_half_up
+from weatherlake.batch.extract import city_names, hourly_means, iso_hour, round_half_up
 from weatherlake.scoring import METRICS
 from weatherlake.views import DECIMALS
 
@@ -48,10 +48,6 @@ BAND = (0.1, 0.9)
 #: Hours of each city's newest history the views read: the backtest's days, and the
 #: climatology's days (plus one) before the first of them.
 HISTORY_HOURS = 24 * (BACKTEST_DAYS + CLIMATE_DAYS + 1)
-
-
-def _iso_hour(column):
-    return F.date_format(F.timestamp_seconds(column * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
 
 
 def _long_hourly(hourly: DataFrame) -> DataFrame:
@@ -153,7 +149,7 @@ def views(observations: DataFrame, hourly: DataFrame | None = None) -> tuple[Dat
     forecast = ahead.join(climate, (F.col("city_id") == F.col("climate_city")) & (F.col("metric") == F.col(
         "climate_metric")) & (F.col("hour_of_day") == F.col("target") % 24)).join(
         fitted, ["city_id", "metric", "horizon"]).join(shown, ["city_id", "metric", "horizon"]).select(
-        "city_id", "metric", _iso_hour(F.col("issued")).alias("issued_at"), _iso_hour(F.col("target")).alias(
+        "city_id", "metric", iso_hour("issued").alias("issued_at"), iso_hour("target").alias(
             "target_time"), F.col("horizon").alias("horizon_hours"),
         round_half_up(value, DECIMALS).alias("value"),
         round_half_up(value + F.col("error_band")[0], DECIMALS).alias("lower"),

@@ -31,7 +31,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import city_names, hourly_means, round_half_up
+from weatherlake.batch.extract import city_names, hourly_means, iso_hour, round_half_up
 from weatherlake.scoring import METRICS
 from weatherlake.views import DECIMALS
 
@@ -39,10 +39,6 @@ from weatherlake.views import DECIMALS
 LINEAR_UP_TO = 8
 #: Days on each side of an hour whose same hour of day make its profile.
 PROFILE_DAYS = 3
-
-
-def _iso_hour(hour_index: Column) -> Column:
-    return F.date_format(F.timestamp_seconds(hour_index * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'")
 
 
 def _city_hours() -> Window:
@@ -101,12 +97,13 @@ def filled(observations: DataFrame, hourly: DataFrame | None = None) -> DataFram
     :func:`~weatherlake.batch.extract.hourly_means`, when the caller has them)."""
     profiled = _with_profiles(hourly_grid(hourly if hourly is not None else hourly_means(observations, METRICS)))
     measured = F.col("measured")
-    residuals = [(F.col(m) - F.col(f"{m}__profile")).alias(f"{m}__residual") for m in METRICS]
+    residual = {m: F.col(m) - F.col(f"{m}__profile") for m in METRICS}  # departure from the profile
     # What a filled hour needs of the measured hours around it, in one struct (null when
     # the hour is missing): the nearest before and after it are a lag and a lead that skip
     # nulls, in one pass through each city's hours.
-    hours = profiled.select("*", F.when(measured, F.struct(F.col("hour_index").alias("hour"), *METRICS, *residuals))
-                            .alias("__measured"))
+    measured_hour = F.struct(F.col("hour_index").alias("hour"), *METRICS,
+                             *[residual[m].alias(f"{m}__residual") for m in METRICS])
+    hours = profiled.select("*", F.when(measured, measured_hour).alias("__measured"))
     in_order = _city_hours()
     frame = hours.select(
         *profiled.columns,
@@ -119,8 +116,7 @@ def filled(observations: DataFrame, hourly: DataFrame | None = None) -> DataFram
     consecutive = measured & F.col("before").isNotNull()
     changes = {
         **{f"{m}__step": F.col(m) - F.col("before")[m] for m in METRICS},
-        **{f"{m}__residual_step": F.col(m) - F.col(f"{m}__profile") - F.col("before")[f"{m}__residual"]
-           for m in METRICS},
+        **{f"{m}__residual_step": residual[m] - F.col("before")[f"{m}__residual"] for m in METRICS},
     }
     whole_city = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     frame = frame.select(
@@ -146,7 +142,7 @@ def filled(observations: DataFrame, hourly: DataFrame | None = None) -> DataFram
     method = F.when(measured, "measured").when(
         use_profile & F.col(f"{METRICS[0]}__profile").isNotNull(), "profile").otherwise("linear")
     return frame.join(F.broadcast(city_names(observations)), "city_id").select(
-        "city_id", "city", _iso_hour(F.col("hour_index")).alias("hour"), *columns,
+        "city_id", "city", iso_hour("hour_index").alias("hour"), *columns,
         (~measured).alias("imputed"), method.alias("method"),
     )
 
@@ -161,7 +157,7 @@ def gaps(observations: DataFrame, hourly: DataFrame | None = None) -> DataFrame:
         measured_hours, "hour_index", "left").groupBy("city_id", "first", "last").agg(
         F.count("someone").alias("others"))
     return others.join(F.broadcast(city_names(observations)), "city_id").select(
-        "city_id", "city", _iso_hour(F.col("first")).alias("start"), _iso_hour(F.col("last")).alias("end"),
+        "city_id", "city", iso_hour("first").alias("start"), iso_hour("last").alias("end"),
         (F.col("last") - F.col("first") + 1).alias("missing_hours"),
         F.when(F.col("others") == 0, "all").otherwise("city").alias("scope"),
     )

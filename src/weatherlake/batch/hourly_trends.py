@@ -18,7 +18,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from weatherlake.batch.extract import city_names, round_half_up, with_hour_index
+from weatherlake.batch.extract import city_names, iso_hour, round_half_up, with_hour_index
 from weatherlake.views import DECIMALS, ROLLING_HOURS
 
 
@@ -54,8 +54,7 @@ def transform(observations: DataFrame, rolling_hours: int = ROLLING_HOURS) -> Da
     return hourly.join(F.broadcast(city_names(observations)), "city_id").select(
         "city_id",
         "city",
-        # A whole hour: one plain format, no fractional seconds to consider.
-        F.date_format(F.timestamp_seconds(F.col("hour_index") * 3600), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("hour"),
+        iso_hour("hour_index").alias("hour"),
         "record_count",
         round_half_up("avg_temperature", DECIMALS).alias("avg_temperature"),
         "min_temperature",
