@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -211,3 +212,63 @@ def test_the_scheduler_compacts_closed_days_on_its_own_exactly_once(tmp_path):
     assert sorted(day_keys(lake)) == before
     log = process.stderr.read()
     assert f"compacted {DAY}: " in log, log
+
+
+READER = """\
+#!{python}
+# Stands in for spark-submit: lists the closed day's files as Spark does, reads them a few
+# seconds later, and says which were gone by then.
+import json, os, sys, time
+from pathlib import Path
+Path(os.environ["FAKE_STARTED"]).touch()
+while not os.path.exists(os.environ["FAKE_GO"]):
+    time.sleep(0.05)
+listed = [str(p) for p in Path(os.environ["FAKE_LAKE"]).rglob("*") if "date={day}" in str(p) and p.is_file()]
+time.sleep(3)
+Path(os.environ["FAKE_READ"]).write_text(json.dumps({{"listed": len(listed),
+                                                     "gone": [p for p in listed if not os.path.exists(p)]}}))
+print("WEATHERLAKE_RESULT " + {result!r}, flush=True)
+"""
+
+
+def test_the_scheduler_never_compacts_while_its_analytics_run_reads(tmp_path, monkeypatch):
+    """A closed day becomes due while an analytics run reads the lake: compaction, ticking
+    every second, waits for the run to end instead of deleting the files it listed."""
+    from tests.batch.test_commands import RESULT
+
+    lake_root = tmp_path / "lake"
+    settings = Settings.from_env({"LAKE_URL": lake_root.as_uri()})
+    lake = open_lake(settings)
+    reader = tmp_path / "fake-spark-submit"
+    reader.write_text(READER.format(python=sys.executable, day=DAY, result=json.dumps(RESULT)))
+    reader.chmod(0o755)
+    started, go, read = tmp_path / "started", tmp_path / "go", tmp_path / "read.json"
+    monkeypatch.setenv("FAKE_STARTED", str(started))
+    monkeypatch.setenv("FAKE_GO", str(go))
+    monkeypatch.setenv("FAKE_LAKE", str(lake_root))
+    monkeypatch.setenv("FAKE_READ", str(read))
+    code = textwrap.dedent(f"""
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+        from weatherlake.batch.commands import scheduler
+        from weatherlake.config import Settings
+        settings = Settings.from_env({{"LAKE_URL": {lake_root.as_uri()!r}, "SPARK_MASTER": "local[1]"}})
+        scheduler.main(["--every", "1h", "--compact-every", "1s", "--backup-every", "0", "--no-report-daily",
+                        "--spark-submit", {str(reader)!r}], obj=settings)
+        """)
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(started.exists, 60, "the analytics run to start")
+        fill(lake)  # a closed day in small files, due for compaction from now on
+        go.touch()
+        wait_for(read.exists, 60, "the analytics run to read what it listed")
+        today = datetime.now(UTC).date().isoformat()
+        wait_for(lambda: not due_dates(lake, today), 60, "the closed day compacted after the run")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    outcome = json.loads(read.read_text())
+    assert outcome["listed"] >= 8 and outcome["gone"] == [], outcome
+    assert f"compacted {DAY}: " in process.stderr.read()
