@@ -133,8 +133,9 @@ class Settings:
     export_tokens: str = field(default="", metadata={"env": "EXPORT_TOKENS"})
     export_rate_per_minute: int = field(default=120, metadata={"env": "EXPORT_RATE_PER_MINUTE"})
     # Backups (`weatherlake backup`, docs/operations.md): how many to keep, a second
-    # location to copy each to (file:///dir or hdfs://namenode:8020/dir; unset: none), and
-    # how often the scheduler takes one ("" or 0: never).
+    # location to copy each to (file:///dir, hdfs://namenode:8020/dir or
+    # webhdfs://namenode:9870/dir; unset: none), and how often the scheduler takes one
+    # ("" or 0: never).
     backup_keep: int = field(default=7, metadata={"env": "BACKUP_KEEP"})
     backup_copy_to: str = field(default="", metadata={"env": "BACKUP_COPY_TO"})
     backup_every: str = field(default="1d", metadata={"env": "BACKUP_EVERY"})

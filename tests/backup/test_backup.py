@@ -25,10 +25,11 @@ from weatherlake.backup import core
 from weatherlake.backup.commands import backup, restore
 from weatherlake.backup.core import BackupError, create_backup, list_backups, restore_backup, verify_backup
 from weatherlake.config import Settings
+from weatherlake.errors import ConfigError
 from weatherlake.ingest import kafka
 from weatherlake.ingest.compact import compact_date
 from weatherlake.ingest.sink import LakeSink, SinkError
-from weatherlake.lake import LocalLake, WebHdfsLake, layout, open_lake
+from weatherlake.lake import LocalLake, WebHdfsLake, layout, open_lake, open_location
 
 
 def snapshottable_root(engines) -> str:
@@ -169,20 +170,51 @@ def test_only_the_newest_backups_are_kept(backend, request, tmp_path):
 
 @pytest.mark.parametrize("place", ["local", pytest.param("hdfs", marks=pytest.mark.engines)])
 def test_a_copy_in_a_second_place_restores_a_lake_lost_whole(place, request, tmp_path):
-    lake = LocalLake(tmp_path / "lake")
+    """The commands with --copy-to and --from: a file:/// directory, or another HDFS
+    named by its WebHDFS address (webhdfs://namenode:9870/dir)."""
+    def settings_of(lake_dir):
+        return Settings.from_env({"LAKE_URL": (tmp_path / lake_dir).as_uri(), "HDFS_USER": HDFS_USER})
+
+    settings = settings_of("lake")
+    lake = open_lake(settings)
     Feed(lake).rounds(4)
     before = lake_lines(lake)
     if place == "local":
-        second = LocalLake(tmp_path / "offsite")
+        second = (tmp_path / "offsite").as_uri()
     else:
         engines = request.getfixturevalue("engines")
-        second = WebHdfsLake(engines.hdfs.webhdfs_url, HDFS_USER, owned_root(engines, "/backup-copies"))
-    manifest = create_backup(lake, keep=3, copy_to=second)
-    assert manifest.copies == [second.url]
-    assert verify_backup(lake, manifest.id, second)[1] == []
-    lost = LocalLake(tmp_path / "new-lake")  # the lake and its own backups are gone
-    restore_backup(lost, manifest.id, source=second)
-    assert lake_lines(lost) == before
+        address = engines.hdfs.webhdfs_url.removeprefix("http://")
+        second = f"webhdfs://{address}{owned_root(engines, '/backup-copies')}"
+    made = CliRunner().invoke(backup, ["--copy-to", second], obj=settings)
+    assert made.exit_code == 0, made.output
+    backup_id = made.stdout.strip().removeprefix("BACKUP_ID=")
+    assert core.load_manifest(lake, backup_id)[0].copies == [open_location(settings, second).url]
+    lost = settings_of("new-lake")  # the lake and its own backups are gone
+    verified = CliRunner().invoke(backup, ["verify", backup_id, "--from", second], obj=lost)
+    assert verified.exit_code == 0, verified.output
+    restored = CliRunner().invoke(restore, [backup_id, "--from", second], obj=lost)
+    assert restored.exit_code == 0, restored.output
+    assert lake_lines(open_lake(lost)) == before
+
+
+@pytest.mark.parametrize(("url", "webhdfs"), [
+    ("hdfs://namenode:8020/backups", "http://webhdfs-of-the-lake:9870"),  # the lake's own HDFS: WEBHDFS_URL
+    ("hdfs://other:8020/backups", "http://other:9870"),
+    ("webhdfs://other:50070/backups", "http://other:50070"),
+    ("webhdfs://other/backups", "http://other:9870"),
+])
+def test_a_second_place_on_hdfs_is_reached_over_webhdfs(url, webhdfs):
+    settings = Settings.from_env({"LAKE_URL": "hdfs://namenode:8020/weather_data",
+                                  "WEBHDFS_URL": "http://webhdfs-of-the-lake:9870"})
+    place = open_location(settings, url)
+    assert isinstance(place, WebHdfsLake) and place.url == f"{webhdfs}/webhdfs/v1/backups"
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/backups", "hdfs:///no-host", "webhdfs://other:port/x", "file://host/x",
+                                 "relative/dir"])
+def test_a_second_place_it_cannot_reach_is_one_config_error(url):
+    with pytest.raises(ConfigError, match="--copy-to"):
+        open_location(Settings.from_env({}), url)
 
 
 def test_the_sink_does_not_start_while_a_restore_is_unfinished(make_settings):

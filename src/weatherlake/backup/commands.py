@@ -16,8 +16,8 @@ def _lakes(settings: Settings, location: str | None):
 
 
 @click.group("backup", invoke_without_command=True)
-@click.option("--copy-to", metavar="URL", help="Also copy it to file:///dir or hdfs://namenode:8020/dir "
-              "(default: BACKUP_COPY_TO).")
+@click.option("--copy-to", metavar="URL", help="Also copy it to file:///dir, hdfs://namenode:8020/dir or "
+              "webhdfs://namenode:9870/dir (default: BACKUP_COPY_TO).")
 @click.pass_context
 def backup(ctx: click.Context, copy_to: str | None) -> None:
     """Back up the lake now, without stopping anything; prints BACKUP_ID=<id>.

@@ -38,13 +38,25 @@ def open_lake(settings: Settings) -> Lake:
 
 
 def open_location(settings: Settings, url: str, setting: str = "--copy-to") -> Lake:
-    """A second place for backups: ``file:///dir``, or ``hdfs://namenode:8020/dir`` over
-    WebHDFS (WEBHDFS_URL when it is the lake's HDFS, else port 9870 of that host)."""
+    """A second place for backups: ``file:///dir``; ``hdfs://namenode:8020/dir`` over
+    WebHDFS (WEBHDFS_URL when it is the lake's HDFS, else port 9870 of that host); or
+    ``webhdfs://namenode:9870/dir``, Hadoop's own name for a namenode's WebHDFS address."""
     parts = urlsplit(url)
     if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
         return LocalLake(Path(unquote(parts.path)))
-    if parts.scheme == "hdfs" and parts.hostname and parts.path.startswith("/"):
-        same = urlsplit(settings.lake_url).hostname == parts.hostname and settings.webhdfs_url
-        webhdfs = settings.webhdfs_url if same else f"http://{parts.hostname}:9870"
+    if parts.scheme in ("hdfs", "webhdfs") and parts.hostname and parts.path.startswith("/"):
+        if parts.scheme == "webhdfs":
+            webhdfs = f"http://{parts.hostname}:{_port(parts, url, setting) or 9870}"
+        else:
+            same = urlsplit(settings.lake_url).hostname == parts.hostname and settings.webhdfs_url
+            webhdfs = settings.webhdfs_url if same else f"http://{parts.hostname}:9870"
         return WebHdfsLake(webhdfs, settings.hdfs_user, parts.path)
-    raise ConfigError(f"{setting} must be file:///dir or hdfs://namenode:8020/dir, got {url!r}")
+    raise ConfigError(f"{setting} must be file:///dir, hdfs://namenode:8020/dir or webhdfs://namenode:9870/dir, "
+                      f"got {url!r}")
+
+
+def _port(parts, url: str, setting: str) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        raise ConfigError(f"{setting} has no valid port: {url!r}") from None
