@@ -20,7 +20,15 @@ from tests.factories import key_of, observation
 from tests.ingest.test_pipeline import wait_for
 from tests.lakeview import commit_batch, committed
 from weatherlake.config import Settings
-from weatherlake.ingest.compact import CompactionRunning, compact_date, due_dates, live_files, locked, plan
+from weatherlake.ingest.compact import (
+    CompactionRunning,
+    compact_date,
+    due_dates,
+    live_files,
+    locked,
+    needs_compaction,
+    plan,
+)
 from weatherlake.ingest.sink import TMP, PartitionWriter, file_name
 from weatherlake.lake import LocalLake, WebHdfsLake, open_lake
 
@@ -184,6 +192,12 @@ def test_closed_days_left_in_small_files_are_due_and_merged_ones_are_not(tmp_pat
     assert due_dates(lake, today=DAY) == []  # not closed: the sink still writes it
     compact_date(lake, DAY)
     assert due_dates(lake, today="2026-11-21") == []
+
+
+def test_a_day_merged_into_files_near_the_target_size_is_not_due_however_many():
+    merged = {file_name(TOPIC, 0, n * 1000, n * 1000 + 999): 120 * 2**20 for n in range(9)}
+    assert not needs_compaction(merged)  # 9 files, but no two fit in one
+    assert needs_compaction({**merged, file_name(TOPIC, 0, 9000, 9009): 2**20, file_name(TOPIC, 0, 9010, 9019): 2**20})
 
 
 def test_the_scheduler_compacts_closed_days_on_its_own_exactly_once(tmp_path):

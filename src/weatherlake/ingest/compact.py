@@ -206,11 +206,14 @@ def plan(names: list[str], sizes: dict[str, int], target_bytes: int) -> list[lis
     return runs
 
 
-def needs_compaction(sizes: dict[str, int]) -> bool:
+def needs_compaction(sizes: dict[str, int], target_bytes: int = DEFAULT_TARGET_BYTES) -> bool:
     """Whether a date's live files (:func:`~weatherlake.lake.layout.live_file_sizes`) are
-    more than :data:`FILES_PER_PARTITION` a partition: left as the sink wrote them."""
+    more than :data:`FILES_PER_PARTITION` a partition, left as the sink wrote them: a
+    compaction would merge some of them (a big day already merged into files near
+    ``target_bytes`` has many files and nothing left to merge)."""
     partitions = {parse_file_name(name)[:2] for name in sizes}
-    return bool(partitions) and len(sizes) > FILES_PER_PARTITION * len(partitions)
+    return (bool(partitions) and len(sizes) > FILES_PER_PARTITION * len(partitions)
+            and bool(plan(list(sizes), sizes, target_bytes)))
 
 
 def due_dates(lake: Lake, today: str, days: int = RECENT_DAYS) -> list[str]:
