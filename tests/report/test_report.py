@@ -19,6 +19,7 @@ from weatherlake.ingest.sink import PartitionWriter
 from weatherlake.lake import open_lake
 from weatherlake.report import build, render
 from weatherlake.report.commands import make_report, yesterday
+from weatherlake.speed.published import SNAPSHOT_PATH
 from weatherlake.web import create_app
 
 DAY = date(2026, 11, 20)
@@ -83,6 +84,11 @@ def test_a_day_with_an_outage_names_it_and_every_other_problem_with_what_to_do(d
     lake = open_lake(day_settings)
     fill_day(lake)
     send_dead_letters(day_settings)
+    # The speed layer's hourly lag: the sink stalled 03:00-05:59; the speed layer ran 20 hours.
+    lag_by_hour = {f"{DAY}T{h:02d}:00:00Z": {"sink": {4: 41_250, 5: 20_000}.get(h, 40), "speed": 3,
+                                             "samples": 60} for h in range(4, 24)}
+    lag_by_hour[f"{DAY}T03:00:00Z"] = {"sink": 12_000, "speed": 0, "samples": 1}
+    lake.write_atomic(SNAPSHOT_PATH, orjson.dumps({"lag_by_hour": lag_by_hour}))
     letters = build.dead_letters(day_settings, DAY)
     assert letters == {"humidity # out of range #..#": 2, "not valid JSON: unexpected end of data": 1}
     report = build.build(lake, day_settings, DAY, letters, now=NOW)
@@ -99,6 +105,12 @@ def test_a_day_with_an_outage_names_it_and_every_other_problem_with_what_to_do(d
     assert any("is still in 61 small files" in t and "weatherlake compact --date 2026-11-20" in t for t in texts)
     assert any("The lake has no backup." in t for t in texts)
     assert any("No batch run started on 2026-11-20." in t for t in texts)
+    assert any(t.startswith("warning: The lake sink fell up to 41,250 records behind Kafka on 2026-11-20, the most "
+                            "in 04:00-04:59 UTC (1 h); more than 10,000 behind in 03:00-05:59 UTC (3 h).")
+               and "weatherlake consume" in t for t in texts)
+    assert not any("The speed layer fell" in t for t in texts)
+    assert any("The speed layer sampled the lag in 21 of the 24 hours of 2026-11-20" in t for t in texts)
+    assert "sink 41,250 (04:00 UTC), speed layer 3 (04:00 UTC); 21 hours sampled" in render.markdown(report)
     assert [f["severity"] for f in report["findings"]] == sorted(
         (f["severity"] for f in report["findings"]), key=["critical", "warning", "info"].index)
     facts = report["facts"]["cities"]

@@ -184,6 +184,13 @@ def test_a_restart_resumes_from_the_snapshot_without_counting_twice(settings, la
         assert live_records(read_snapshot(lake)) == len(first) + len(second)
     assert layer.resumed_from_snapshot
     assert layer.counters["consumed"] == len(second)  # resumed at the snapshot's offsets, not at the cutoff
+    # The lag in each hour, for the daily report: sampled once a minute at most, kept across the restart.
+    last = read_snapshot(lake)
+    hours = last["lag_by_hour"]
+    assert sum(entry["samples"] for entry in hours.values()) == 2
+    newest = hours[max(hours)]
+    assert newest["sink"] == sum(last["kafka"]["end_offsets"].values()) > 0  # no sink has committed anything
+    assert 0 <= newest["speed"] <= newest["sink"]
     for row in reference.hourly_trends(first + second):
         [agg] = [h for h in snapshot["cities"][row["city_id"]]["hours"] if h["hour"] == row["hour"]]
         assert agg["record_count"] == row["record_count"]

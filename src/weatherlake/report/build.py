@@ -23,6 +23,7 @@ from weatherlake.batch.scheduler import STATUS_PATH as SCHEDULER_STATUS
 from weatherlake.config import Settings
 from weatherlake.ingest import compact
 from weatherlake.lake import Lake, join, layout
+from weatherlake.speed import lag
 from weatherlake.speed.published import SNAPSHOT_PATH, read_pointer, read_rows
 from weatherlake.stations.readings import CITY_PREFIX
 from weatherlake.timefmt import parse_utc, seconds_text
@@ -46,10 +47,13 @@ def build(lake: Lake, settings: Settings, day: date, dead_letters: dict[str, int
     letters, or None when the topic could not be read."""
     now = now or datetime.now(UTC)
     hours = 24 if day < now.date() else max(0, now.hour)  # today: the hours gone by
+    data = lake.read_atomic(SNAPSHOT_PATH)
+    snapshot = orjson.loads(data) if data else None
     facts = {
         "cities": _cities(lake, settings, day, hours),
         "dead_letters": dead_letters,
-        "lag": _lag(lake),
+        "lag": _lag(lake, snapshot),
+        "lag_during_day": _lag_during_day(snapshot, day, now),
         "batch": _batch(lake, day),
         "lake": _lake_files(lake, day, now),
         "backup": backup_status(lake),
@@ -120,12 +124,10 @@ def _runs(hours: list[int]) -> list[list[int]]:
     return runs
 
 
-def _lag(lake: Lake) -> dict | None:
-    """The sink's and the speed layer's lag behind Kafka, from the speed layer's snapshot (now, not the day's)."""
-    data = lake.read_atomic(SNAPSHOT_PATH)
-    if data is None:
+def _lag(lake: Lake, snapshot: dict | None) -> dict | None:
+    """The sink's and the speed layer's lag behind Kafka now, from the speed layer's snapshot."""
+    if snapshot is None:
         return None
-    snapshot = orjson.loads(data)
     kafka = snapshot.get("kafka") or {}
     ends = {int(p): n for p, n in (kafka.get("end_offsets") or {}).items()}
     speed = {int(p): n for p, n in (snapshot.get("offsets") or {}).items()}
@@ -133,8 +135,17 @@ def _lag(lake: Lake) -> dict | None:
     if not ends:
         return None
     return {"checked_at": kafka.get("checked_at"),
-            "sink": sum(max(0, end - sink.get(p, 0)) for p, end in ends.items()),
-            "speed": sum(max(0, end - speed.get(p, 0)) for p, end in ends.items())}
+            "sink": lag.records_behind(ends, sink), "speed": lag.records_behind(ends, speed)}
+
+
+def _lag_during_day(snapshot: dict | None, day: date, now: datetime) -> dict | None:
+    """The most the sink and the speed layer lagged in each hour of the day
+    (:func:`weatherlake.speed.lag.of_day`), or None when the speed layer keeps no hours of
+    it: no snapshot, or the day began more than lag.KEEP_HOURS ago."""
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    if snapshot is None or start < now - timedelta(hours=lag.KEEP_HOURS):
+        return None
+    return lag.of_day(lag.restored(snapshot.get("lag_by_hour")), day.isoformat())
 
 
 def _batch(lake: Lake, day: date) -> dict:
@@ -286,9 +297,9 @@ def findings(report: dict, settings: Settings, now: datetime) -> list[dict]:
                     "or take it out of CITIES.")
             continue
         if own and city["records"]:
-            hours = ", ".join(_hours(run) for run in own)
+            gaps = ", ".join(_hours(run) for run in own)
             who = "The station" if city["station"] else "The city"
-            add("warning", f"{label} has no data for {hours}, while other cities have.",
+            add("warning", f"{label} has no data for {gaps}, while other cities have.",
                 f"{who} or its source was silent then, or its readings are late (a later batch run counts late "
                 "data); `/api/gaps` lists the gaps and `/api/hourly-filled` their filled values.")
         if city["expected"] and city["records"] < EXPECTED_SHARE * city["expected"] and city["records"]:
@@ -314,6 +325,9 @@ def findings(report: dict, settings: Settings, now: datetime) -> list[dict]:
             add("warning", f"{count:,} records went to the dead-letter topic on {day}: {reason}.",
                 "Read them (docs/operations.md, Dead letters), fix the sender, and replay them if they are worth "
                 "keeping.")
+    during = facts["lag_during_day"]
+    if during:
+        _lag_findings(during, day, hours, add)
     lag = facts["lag"]
     if lag and lag["sink"] > LAG_RECORDS:
         add("warning", f"The lake sink is {lag['sink']:,} records behind Kafka (at {lag['checked_at']}).",
@@ -361,6 +375,28 @@ def findings(report: dict, settings: Settings, now: datetime) -> list[dict]:
             "Acknowledge it once someone is on it (`POST /api/alerts/<id>/acknowledge`), resolve it when it is over.")
     order = {"critical": 0, "warning": 1, "info": 2}
     return sorted(found, key=lambda f: order[f["severity"]])
+
+
+def _lag_findings(during: dict, day: str, hours: int, add) -> None:
+    """Findings from the lag in each hour of the day (:func:`_lag_during_day`)."""
+    actions = {"sink": "Read the sink's log for those hours (`weatherlake consume`): a lake it could not write, "
+                       "or too few members for the rate (`--workers`).",
+               "speed": "Read the speed layer's log for those hours (`weatherlake speed`); the dashboard's newest "
+                        "minutes were stale meanwhile."}
+    for layer, name in (("sink", "The lake sink"), ("speed", "The speed layer")):
+        worst = during[layer]
+        if worst["max"] is None or worst["max"] <= LAG_RECORDS:
+            continue
+        over = [int(hour[11:13]) for hour, entry in during["by_hour"].items()
+                if (entry[layer] or 0) > LAG_RECORDS]
+        add("warning", f"{name} fell up to {worst['max']:,} records behind Kafka on {day}, the most in "
+                       f"{_hours([int(worst['at'][11:13])] * 2)}; more than {LAG_RECORDS:,} behind in "
+                       f"{', '.join(_hours(run) for run in _runs(over))}.", actions[layer])
+    if during["hours_sampled"] < hours:
+        add("info", f"The speed layer sampled the lag in {during['hours_sampled']} of the {hours} hours of {day}: "
+                    "it did not run in the others, so their lag is unknown and the dashboard's newest minutes "
+                    "were not kept fresh.",
+            "Check that `weatherlake speed` runs; its log says why it stopped (compose restarts it).")
 
 
 def _complement(missing: Iterable[list[int]], hours: int) -> list[list[int]]:

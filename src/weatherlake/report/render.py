@@ -67,6 +67,7 @@ def _other_facts(report: dict) -> list[tuple[str, str]]:
          (", ".join(f"{n:,} {reason}" for reason, n in sorted(letters.items(), key=lambda i: -i[1])) or "none")),
         ("lag now (records)", "unknown (no speed snapshot)" if lag is None else
          f"sink {lag['sink']:,}, speed layer {lag['speed']:,} (at {lag['checked_at']})"),
+        ("most lag in an hour (records)", _lag_during_day(facts["lag_during_day"])),
         ("batch runs", f"{batch['runs']} started, {batch['failed']} failed"
          + (f", median {batch['median_seconds']} s, longest {batch['longest_seconds']} s" if batch["runs"] else "")),
         ("raw files by date", ", ".join(f"{d}: {v['files']:,} ({v['bytes'] / 1e6:.1f} MB)"
@@ -118,3 +119,13 @@ def html_page(report: dict) -> str:
     parts += [f"<li>{e(name)}: {e(value)}</li>" for name, value in _other_facts(report)]
     parts.append("</ul></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _lag_during_day(during: dict | None) -> str:
+    if during is None:
+        return "not kept (no speed snapshot, or the day is older than the speed layer keeps)"
+    if not during["hours_sampled"]:
+        return "not sampled (the speed layer did not run)"
+    worst = [f"{name} {during[layer]['max']:,} ({during[layer]['at'][11:16]} UTC)"
+             for layer, name in (("sink", "sink"), ("speed", "speed layer")) if during[layer]["max"] is not None]
+    return f"{', '.join(worst) or 'sink unknown'}; {during['hours_sampled']} hours sampled"

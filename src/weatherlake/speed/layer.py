@@ -22,6 +22,8 @@ cutoff is still the current one) and continues from there, counting nothing twic
 
 Every valid station reading also registers its station in the stations' catalogue
 (:mod:`weatherlake.stations.catalogue`), written beside the snapshot when it changed.
+Each snapshot also carries the most the sink and this layer lagged behind Kafka in each
+recent hour (:mod:`weatherlake.speed.lag`), for the daily report.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 from kafka.structs import OffsetAndMetadata
 
@@ -36,13 +39,13 @@ from weatherlake import records
 from weatherlake.config import Settings
 from weatherlake.errors import BrokerError, InvalidRecord, LakeError
 from weatherlake.ingest import kafka
-from weatherlake.lake import Lake
-from weatherlake.speed import check_settings
+from weatherlake.lake import Lake, layout
+from weatherlake.speed import check_settings, lag
 from weatherlake.speed.baseline import build_baselines
 from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot, read_pointer, read_rows, read_snapshot
 from weatherlake.speed.state import MAX_CITIES, SpeedState
 from weatherlake.stations.catalogue import StationCatalogue
-from weatherlake.timefmt import parse_utc, seconds_text, utc_now_seconds
+from weatherlake.timefmt import hour_text, parse_utc, seconds_text, utc_now_seconds
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,8 @@ class SpeedLayer:
         self.counters = {"consumed": 0, "invalid": 0}
         self.catalogue = StationCatalogue()  # read from the lake at the start (_start)
         self.kafka_figures: dict = {}
+        self.lag_by_hour: dict[str, dict] = {}  # weatherlake.speed.lag, kept across restarts
+        self._lag_sampled_at = -lag.SAMPLE_SECONDS
         self.started_at = utc_now_seconds()
         self.resumed_from_snapshot = False
         self._partitions: list = []
@@ -123,6 +128,7 @@ class SpeedLayer:
         pointer = read_pointer(self.lake, CUTOFF_VIEW)
         self._rebuild(pointer)
         snapshot = read_snapshot(self.lake)
+        self.lag_by_hour = lag.restored((snapshot or {}).get("lag_by_hour"))
         if (
             snapshot
             and snapshot.get("format") == SNAPSHOT_FORMAT
@@ -296,6 +302,7 @@ class SpeedLayer:
             "newest": state.newest,
             "offsets": {str(p): o for p, o in sorted(offsets.items())},
             "kafka": self.kafka_figures,
+            "lag_by_hour": self.lag_by_hour,
             "stats": {**self.counters, **state.stats, "cities": len(state.cities)},
             "state_stats": state.stats,
             "limits": {"max_hours": state.max_hours, "max_cities": state.max_cities,
@@ -305,6 +312,7 @@ class SpeedLayer:
 
     def _snapshot(self, consumer) -> None:
         offsets = {tp.partition: consumer.position(tp) for tp in self._partitions}
+        self._sample_lag(offsets)
         self.sequence += 1
         data = encode_snapshot(self.snapshot(offsets))
         try:
@@ -318,6 +326,20 @@ class SpeedLayer:
             consumer.commit({tp: OffsetAndMetadata(offsets[tp.partition], "", -1) for tp in self._partitions})
         except kafka.KafkaError as error:  # only Kafka's view of our lag; the snapshot holds the truth
             log.warning("cannot commit offsets to group %s (%s)", self.group_id, error)
+
+
+    def _sample_lag(self, offsets: dict[int, int]) -> None:
+        """At most every lag.SAMPLE_SECONDS: the sink's and this layer's lag into ``lag_by_hour``."""
+        ends = {int(p): n for p, n in (self.kafka_figures.get("end_offsets") or {}).items()}
+        if not ends or time.monotonic() - self._lag_sampled_at < lag.SAMPLE_SECONDS:
+            return
+        self._lag_sampled_at = time.monotonic()
+        try:
+            sink = lag.records_behind(ends, layout.sink_positions(self.lake, self.topic))
+        except (LakeError, OSError) as error:
+            log.warning("cannot read the sink's state for its lag (%s)", error)
+            sink = None
+        lag.note(self.lag_by_hour, hour_text(datetime.now(UTC)), sink, lag.records_behind(ends, offsets))
 
 
 def _run_id(pointer: dict | None) -> str | None:
