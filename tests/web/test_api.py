@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ from tests.web import data, reference
 from tests.web.conftest import CUTOFF
 from tests.web.lakedata import publish_view, write_snapshot
 from weatherlake.speed.published import SNAPSHOT_PATH, encode_snapshot, read_snapshot
+from weatherlake.timefmt import hour_text
 from weatherlake.web import create_app, dashboard
 from weatherlake.web.api import ENDPOINTS
 
@@ -319,9 +321,13 @@ def test_pipeline_reports_ingest_lag_dead_letters_runs_and_ages(client, lake, se
     lake.write_atomic(f"raw/_state/{settings.kafka_topic}+0.json", b'{"next_offset": 90, "pending": []}')
     lake.write_atomic(f"raw/_state/{settings.kafka_topic}+1.json", b'{"next_offset": 40, "pending": []}')
     lake.write_atomic("raw/_state/other-topic+0.json", b'{"next_offset": 5, "pending": []}')
+    hour = [hour_text(datetime.now(UTC) - timedelta(hours=back)) for back in (30, 5, 0)]
     write_snapshot(lake, [], cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z", sequence=3, extra={
         "topic": settings.kafka_topic,
         "offsets": {"0": 100, "1": 38},
+        "lag_by_hour": {hour[0]: {"sink": 90_000, "speed": 90_000, "samples": 60},  # over a day ago
+                        hour[1]: {"sink": 41_250, "speed": 2, "samples": 60},
+                        hour[2]: {"sink": None, "speed": 7, "samples": 3}},  # the sink's state unreadable
         "kafka": {"checked_at": "2026-11-21T06:00:00Z", "end_offsets": {"0": 95, "1": 41},
                   "dlq_topic": settings.kafka_dlq_topic, "dlq_end_offsets": {"0": 2, "1": 0, "2": 1}},
     })
@@ -334,6 +340,8 @@ def test_pipeline_reports_ingest_lag_dead_letters_runs_and_ages(client, lake, se
          "speed_lag": 3},
     ]
     assert body["ingest"]["lake_committed_total"] == 130
+    assert body["ingest"]["lag_last_24h"] == {"sink_max": 41_250, "speed_max": 7, "by_hour": [
+        {"hour": hour[1], "sink": 41_250, "speed": 2}, {"hour": hour[2], "sink": None, "speed": 7}]}
     assert body["ingest"]["dead_lettered"] == 3
     assert body["speed"]["state"] == "stale"  # written long ago
     assert body["batch"]["last_run"]["run_id"] == "20261121T000000Z-0001"

@@ -24,6 +24,7 @@ from tests.web.lakedata import write_snapshot
 from weatherlake.lake import injected
 from weatherlake.sources import Anomaly
 from weatherlake.stations.catalogue import StationCatalogue
+from weatherlake.timefmt import hour_text
 from weatherlake.web import create_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -95,7 +96,8 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     live = data.after(data.observations(), CUTOFF) + [data.observation("evil-xx", data.START, 7, city=EVIL, timestamp="2026-11-21T05:50:00Z")]
     station = {**station_reading("ws-1", 0, name="Roof"), "timestamp": "2026-11-21T05:40:00Z"}  # a live station
     live.append(station)
-    write_snapshot(lake, live, cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z")
+    stall = {hour_text(datetime.now(UTC)): {"sink": 41250, "speed": 3, "samples": 1}}  # earlier this hour
+    write_snapshot(lake, live, cutoff=CUTOFF, generated_at="2026-11-21T06:00:00Z", extra={"lag_by_hour": stall})
     injected.record(lake, [Anomaly("tokyo-jp", datetime(2026, 11, 20, 3, tzinfo=UTC), "temperature", 12.0)])
     stations = StationCatalogue()
     stations.observe(station)
@@ -123,6 +125,7 @@ def test_the_dashboard_renders_every_part_and_refreshes_itself(server, browser, 
     assert page.locator("#anomalies-table tbody .tag").inner_text() == "injected"
     assert page.locator("#current-cards .card").count() == 3  # the configured cities, not every city
     assert page.locator("#health .card").count() >= 5
+    assert "at most 41250 in 24 h" in page.locator("#health").inner_text()  # a stall that is over still shows
     assert page.locator("#panel-temperature .badge").inner_text() == "merged"
     # The map: the app's own coastlines, every located city and the station.
     traces = page.evaluate("() => document.getElementById('location-map').data.map(t => [t.name, t.x.length])")

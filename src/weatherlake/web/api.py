@@ -441,7 +441,9 @@ def pressure_wind_chart(loaded, config, cities, hours):
 @endpoint("/pipeline", "Pipeline status: ingest, dead letters, lag, batch runs, view ages", kind="status")
 def pipeline(loaded, config):
     """Per partition the lake sink's committed offset, the speed layer's position and the topic's end offset
-    (approximate, see `ingest.note`), dead-letter count, each view's last run and age, and the speed layer."""
+    (approximate, see `ingest.note`); `ingest.lag_last_24h`, the most the sink and the speed layer lagged in
+    each of the newest 24 hours the speed layer sampled; dead-letter count, each view's last run and age, and
+    the speed layer."""
     return json_response(status.pipeline(loaded))
 
 

@@ -6,6 +6,9 @@
   are approximate: the embedded broker's high watermark can read low right after a
   compressed batch, so an end offset is never shown below a position already reached,
   and the lag is only ever as fresh as the last snapshot;
+* lag over the last day: the most the sink and the speed layer lagged in each clock hour
+  of the last 24 that the speed layer sampled (its snapshot's ``lag_by_hour``,
+  weatherlake.speed.lag), so a stall that is over still shows;
 * dead letters: the end offsets of the dead-letter topic (same source);
 * batch: each view's last run (run id, cutoff, rows, input counts, duration, age);
 * speed: when the snapshot was written, its cutoff and counters, and whether it is live.
@@ -14,8 +17,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
-from weatherlake.timefmt import parse_utc, seconds_text
+from weatherlake.speed import lag
+from weatherlake.timefmt import hour_text, parse_utc, seconds_text
 from weatherlake.web.store import Loaded
 
 #: What the API says about a failed read of the lake (the store logs the details: hosts, paths).
@@ -93,7 +98,7 @@ def pipeline(loaded: Loaded, now: float | None = None) -> dict:
             "error": LAKE_ERROR if loaded.lake_error else None,
             "checked_at": seconds_text(loaded.checked_at),
         },
-        "ingest": _ingest(snapshot, loaded.sink_offsets),
+        "ingest": _ingest(snapshot, loaded.sink_offsets, now),
         "speed": speed_status(loaded, now),
         "batch": {"last_run": _last_run(views), "views": views},
     }
@@ -103,7 +108,7 @@ INGEST_NOTE = ("End offsets come from the speed layer's last snapshot; the lag m
                "and the embedded broker's high watermark can read low right after a compressed batch.")
 
 
-def _ingest(snapshot: dict, sink_offsets: dict[int, int]) -> dict:
+def _ingest(snapshot: dict, sink_offsets: dict[int, int], now: float) -> dict:
     kafka = snapshot.get("kafka") or {}
     partitions = _partitions(snapshot, sink_offsets)
     dlq_ends = kafka.get("dlq_end_offsets")
@@ -113,12 +118,24 @@ def _ingest(snapshot: dict, sink_offsets: dict[int, int]) -> dict:
         "lake_committed_total": sum(sink_offsets.values()) if sink_offsets else None,
         "sink_lag_total": _total(partitions, "sink_lag"),
         "speed_lag_total": _total(partitions, "speed_lag"),
+        "lag_last_24h": _lag_last_day(snapshot.get("lag_by_hour"), now),
         "dead_letter_topic": kafka.get("dlq_topic"),
         "dead_lettered": sum(dlq_ends.values()) if dlq_ends is not None else None,
         "end_offsets_checked_at": kafka.get("checked_at"),
         "approximate": True,
         "note": INGEST_NOTE,
     }
+
+
+def _lag_last_day(lag_by_hour, now: float) -> dict:
+    """The speed layer's ``lag_by_hour`` in the last 24 clock hours (this one included), and
+    the most each layer lagged in them (None: no hour sampled)."""
+    first = hour_text(datetime.fromtimestamp(now - 23 * 3600, UTC))
+    by_hour = [{"hour": hour, "sink": entry["sink"], "speed": entry["speed"]}
+               for hour, entry in sorted(lag.restored(lag_by_hour).items()) if hour >= first]
+    return {"sink_max": max((h["sink"] for h in by_hour if h["sink"] is not None), default=None),
+            "speed_max": max((h["speed"] for h in by_hour), default=None),
+            "by_hour": by_hour}
 
 
 def _partitions(snapshot: dict, sink_offsets: dict[int, int]) -> list[dict]:

@@ -144,7 +144,8 @@
         p.lake.state === "ok" ? "ok" : "bad"));
       const ingest = p.ingest;
       cards.push(healthCard("Ingest", ingest.lake_committed_total === null ? "–" : ingest.lake_committed_total + " committed",
-        "sink lag " + fmt(ingest.sink_lag_total, 0) + " (approx.)",
+        "sink lag " + fmt(ingest.sink_lag_total, 0) + " (approx.)"
+          + (ingest.lag_last_24h.sink_max === null ? "" : ", at most " + fmt(ingest.lag_last_24h.sink_max, 0) + " in 24 h"),
         ingest.sink_lag_total === null ? "warn" : ingest.sink_lag_total > 10000 ? "warn" : "ok"));
       cards.push(healthCard("Dead letters", fmt(ingest.dead_lettered, 0), ingest.dead_letter_topic || "topic unknown",
         ingest.dead_lettered ? "warn" : "ok"));
