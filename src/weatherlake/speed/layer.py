@@ -327,7 +327,6 @@ class SpeedLayer:
         except kafka.KafkaError as error:  # only Kafka's view of our lag; the snapshot holds the truth
             log.warning("cannot commit offsets to group %s (%s)", self.group_id, error)
 
-
     def _sample_lag(self, offsets: dict[int, int]) -> None:
         """At most every lag.SAMPLE_SECONDS: the sink's and this layer's lag into ``lag_by_hour``."""
         ends = {int(p): n for p, n in (self.kafka_figures.get("end_offsets") or {}).items()}
