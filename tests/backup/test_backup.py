@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import uuid
 from collections import Counter
@@ -21,6 +17,7 @@ from tests.factories import key_of, observation
 from tests.ingest.test_pipeline import expected_keys, lake_keys, publish, running_sink, wait_for
 from tests.lake.test_export import Feed, lake_lines
 from tests.lakeview import commit_batch
+from tests.scheduler_process import scheduler_process
 from weatherlake.backup import core
 from weatherlake.backup.commands import backup, restore
 from weatherlake.backup.core import BackupError, create_backup, list_backups, restore_backup, verify_backup
@@ -250,22 +247,9 @@ def test_the_scheduler_backs_the_lake_up_on_its_own_rhythm_and_records_each_run(
     settings = Settings.from_env({"LAKE_URL": tmp_path.as_uri(), "BACKUP_KEEP": "2"})
     lake = open_lake(settings)
     Feed(lake).rounds(2)
-    code = textwrap.dedent(f"""
-        import logging, sys
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        from weatherlake.batch.commands import scheduler
-        from weatherlake.config import Settings
-        settings = Settings.from_env({{"LAKE_URL": {tmp_path.as_uri()!r}, "BACKUP_KEEP": "2"}})
-        scheduler.main(["--every", "1h", "--wait-first", "--backup-every", "1s", "--no-report-daily"], obj=settings)
-        """)
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    try:
+    with scheduler_process({"LAKE_URL": tmp_path.as_uri(), "BACKUP_KEEP": "2"}, "--every", "1h", "--wait-first",
+                           "--backup-every", "1s", "--no-report-daily") as process:
         wait_for(lambda: len((core.backup_status(lake) or {}).get("runs", [])) >= 3, 60, "three scheduled backups")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
     status = core.backup_status(lake)
     assert all(run["ok"] for run in status["runs"])
     assert len(list_backups(lake)) == 2  # BACKUP_KEEP

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import UTC, datetime
 
@@ -19,6 +17,7 @@ from tests.crashing_lake import Crash, CrashingLake
 from tests.factories import key_of, observation
 from tests.ingest.test_pipeline import wait_for
 from tests.lakeview import commit_batch, committed
+from tests.scheduler_process import scheduler_process
 from weatherlake.config import Settings
 from weatherlake.ingest.compact import (
     CompactionRunning,
@@ -205,24 +204,10 @@ def test_the_scheduler_compacts_closed_days_on_its_own_exactly_once(tmp_path):
     lake = open_lake(settings)
     fill(lake)
     before = sorted(day_keys(lake))
-    code = textwrap.dedent(f"""
-        import logging, sys
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        from weatherlake.batch.commands import scheduler
-        from weatherlake.config import Settings
-        settings = Settings.from_env({{"LAKE_URL": {tmp_path.as_uri()!r}}})
-        scheduler.main(["--every", "1h", "--wait-first", "--compact-every", "1s", "--backup-every", "0",
-                        "--no-report-daily"], obj=settings)
-        """)
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    try:
+    with scheduler_process({"LAKE_URL": tmp_path.as_uri()}, "--every", "1h", "--wait-first", "--compact-every", "1s",
+                           "--backup-every", "0", "--no-report-daily") as process:
         today = datetime.now(UTC).date().isoformat()
         wait_for(lambda: not due_dates(lake, today), 60, "the closed day compacted")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert sorted(day_keys(lake)) == before
     log = process.stderr.read()
     assert f"compacted {DAY}: " in log, log
@@ -261,28 +246,15 @@ def test_the_scheduler_never_compacts_while_its_analytics_run_reads(tmp_path, mo
     monkeypatch.setenv("FAKE_GO", str(go))
     monkeypatch.setenv("FAKE_LAKE", str(lake_root))
     monkeypatch.setenv("FAKE_READ", str(read))
-    code = textwrap.dedent(f"""
-        import logging, sys
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        from weatherlake.batch.commands import scheduler
-        from weatherlake.config import Settings
-        settings = Settings.from_env({{"LAKE_URL": {lake_root.as_uri()!r}, "SPARK_MASTER": "local[1]"}})
-        scheduler.main(["--every", "1h", "--compact-every", "1s", "--backup-every", "0", "--no-report-daily",
-                        "--spark-submit", {str(reader)!r}], obj=settings)
-        """)
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    try:
+    with scheduler_process({"LAKE_URL": lake_root.as_uri(), "SPARK_MASTER": "local[1]"}, "--every", "1h",
+                           "--compact-every", "1s", "--backup-every", "0", "--no-report-daily",
+                           "--spark-submit", str(reader)) as process:
         wait_for(started.exists, 60, "the analytics run to start")
         fill(lake)  # a closed day in small files, due for compaction from now on
         go.touch()
         wait_for(read.exists, 60, "the analytics run to read what it listed")
         today = datetime.now(UTC).date().isoformat()
         wait_for(lambda: not due_dates(lake, today), 60, "the closed day compacted after the run")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
     outcome = json.loads(read.read_text())
     assert outcome["listed"] >= 8 and outcome["gone"] == [], outcome
     assert f"compacted {DAY}: " in process.stderr.read()
