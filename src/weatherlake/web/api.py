@@ -442,8 +442,8 @@ def pressure_wind_chart(loaded, config, cities, hours):
 def pipeline(loaded, config):
     """Per partition the lake sink's committed offset, the speed layer's position and the topic's end offset
     (approximate, see `ingest.note`); `ingest.lag_last_24h`, the most the sink and the speed layer lagged in
-    each of the newest 24 hours the speed layer sampled; dead-letter count, each view's last run and age, and
-    the speed layer."""
+    each clock hour of the last 24 that the speed layer sampled; dead-letter count, each view's last run and
+    age, and the speed layer."""
     return json_response(status.pipeline(loaded))
 
 
